@@ -1,0 +1,584 @@
+"""The store: every record the emulator keeps, in one TinyDB JSON file.
+
+This is the only module that imports TinyDB. TinyDB rewrites its whole file on every
+write and is not thread-safe, so the store puts three things around it:
+
+* one re-entrant lock around every operation;
+* a write-ahead journal: a change is appended to ``<db>.journal`` (JSON lines) and
+  fsync'd before the call returns, so a write acknowledged to a client survives a
+  crash without rewriting the whole database on every request;
+* checkpoints: the database is written to the TinyDB file atomically (temp file,
+  fsync, rename, fsync of the directory) every few seconds while there are changes,
+  on close, and early when the journal grows large. On open, the file is loaded and
+  the journals replayed over it (replay is idempotent: a record carries the whole
+  new document).
+
+Between checkpoints the file is a plain TinyDB database (``TinyDB(path)`` reads it;
+documents carry their own string ``id``, TinyDB's integer document ids are internal).
+Large write-once artifacts (populations, logs, charts) live beside it in
+``<db stem>.files/`` rather than in the documents, so the hot path stays small.
+
+Returned documents are shallow copies; stored documents are never mutated in place
+(a write swaps in a fresh document), so callers must write through :meth:`Store.update`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+SCHEMA_VERSION = 1
+META_TABLE = "_meta"
+JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024
+
+Predicate = Callable[[dict], bool]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened (locked by another process, newer schema, corrupt)."""
+
+
+class _InPlaceTable(Table):
+    """A TinyDB table whose writes cost O(1) instead of O(rows).
+
+    TinyDB's ``_update_table`` copies the whole table twice per write to convert
+    document ids between ``int`` and the storage's ``str`` keys. The store always
+    addresses rows by their string key, so it updates the table dict in place.
+    """
+
+    def _update_table(self, updater: Callable[[dict], None]) -> None:
+        tables = self._storage.read()
+        if tables is None:
+            tables = {}
+        updater(tables.setdefault(self.name, {}))
+        self._storage.write(tables)
+        self.clear_cache()
+
+    def put_document(self, key: str, document: dict) -> None:
+        def updater(table: dict) -> None:
+            table[key] = document
+
+        self._update_table(updater)
+
+    def delete_document(self, key: str) -> None:
+        def updater(table: dict) -> None:
+            table.pop(key, None)
+
+        self._update_table(updater)
+
+
+class _Database(TinyDB):
+    table_class = _InPlaceTable
+
+
+class _MemoryStorage(Storage):
+    """TinyDB storage that keeps the data in memory; the store decides when it reaches disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[str, dict[str, Any]] | None = None
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        return self.data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self.data = data
+
+
+class _Matcher:
+    """A TinyDB condition that is never cached (our predicates are throwaway lambdas)."""
+
+    __slots__ = ("predicate",)
+
+    def __init__(self, predicate: Predicate) -> None:
+        self.predicate = predicate
+
+    def __call__(self, document: dict) -> bool:
+        return self.predicate(document)
+
+    def is_cacheable(self) -> bool:
+        return False
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write a file so that a crash leaves either the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _serialise(data: dict) -> bytes:
+    """The TinyDB file content, encoded one document at a time.
+
+    The C JSON encoder holds the GIL for a whole call; encoding per document lets
+    request threads run between documents while a large database is checkpointed.
+    """
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    parts = []
+    for name, table in data.items():
+        rows = ",".join(f"{encode(str(key))}:{encode(document)}" for key, document in table.items())
+        parts.append(f"{encode(name)}:{{{rows}}}")
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+class Store:
+    """Thread-safe document store over TinyDB with a durable journal.
+
+    ``path=None`` keeps everything in memory (tests, ``serve --memory``); files then
+    live in a temporary directory removed on :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, checkpoint_interval: float = 2.0) -> None:
+        self._lock = threading.RLock()
+        self._checkpoint_lock = threading.Lock()
+        self._db = _Database(storage=_MemoryStorage)
+        self._storage: _MemoryStorage = self._db.storage  # type: ignore[assignment]
+        self._tables: dict[str, _InPlaceTable] = {}
+        #: table -> our string id -> TinyDB's document key
+        self._keys: dict[str, dict[str, str]] = {}
+        self._seq = 0
+        self._pending: list[bytes] = []
+        self._pending_durable = False
+        self._transaction_depth = 0
+        self._journal_bytes = 0
+        self._journal = None
+        self._lock_handle = None
+        self._closing = False
+        self._wake_checkpointer = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        self.path = Path(path).resolve() if path is not None else None
+        if self.path is None:
+            self.files_dir = Path(tempfile.mkdtemp(prefix="vilvik-emulator-files-"))
+            self._check_schema()
+            return
+        self.files_dir = self.path.parent / f"{self.path.stem}.files"
+        self._open_file()
+        if checkpoint_interval > 0:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(checkpoint_interval,),
+                name="vilvik-store-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    # ------------------------------------------------------------------ opening
+
+    def _sibling(self, suffix: str) -> Path:
+        assert self.path is not None
+        return self.path.with_name(self.path.name + suffix)
+
+    @property
+    def journal_path(self) -> Path:
+        return self._sibling(".journal")
+
+    @property
+    def rotated_journal_path(self) -> Path:
+        return self._sibling(".journal.old")
+
+    @property
+    def lock_path(self) -> Path:
+        return self._sibling(".lock")
+
+    def _open_file(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._acquire_process_lock()
+        data: dict[str, dict[str, Any]] = {}
+        if self.path.exists() and self.path.stat().st_size > 0:
+            try:
+                data = json.loads(self.path.read_bytes())
+            except ValueError as error:
+                raise StoreError(f"{self.path} is not a valid TinyDB JSON file: {error}") from None
+            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+                raise StoreError(f"{self.path} is not a TinyDB JSON file")
+        self._storage.data = data
+        self._rebuild_index()
+        replayed = self._replay_journal(self.rotated_journal_path) + self._replay_journal(self.journal_path)
+        initialised = self._check_schema()
+        if replayed or initialised:
+            atomic_write(self.path, _serialise(self._storage.data or {}))
+            self.journal_path.unlink(missing_ok=True)
+            self.rotated_journal_path.unlink(missing_ok=True)
+        self._journal = open(self.journal_path, "ab")
+
+    def _acquire_process_lock(self) -> None:
+        handle = open(self.lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"the database {self.path} is in use by {owner}; stop it or choose another --db") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _rebuild_index(self) -> None:
+        self._keys = {}
+        highest = 0
+        for name, table in (self._storage.data or {}).items():
+            keys = self._keys.setdefault(name, {})
+            for key, document in table.items():
+                keys[document.get("id", key)] = key
+                if key.isdigit():
+                    highest = max(highest, int(key))
+                if isinstance(document.get("seq"), int):
+                    highest = max(highest, document["seq"])
+        self._seq = highest
+
+    def _replay_journal(self, journal: Path) -> int:
+        if not journal.exists():
+            return 0
+        count = 0
+        with open(journal, "rb") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break  # a torn last line: that write was never acknowledged
+                self._apply(record)
+                count += 1
+        return count
+
+    def _check_schema(self) -> bool:
+        """Refuse a newer schema; returns True when the schema record was just created."""
+        meta = self.get(META_TABLE, "schema")
+        if meta is None:
+            self._apply({"op": "put", "t": META_TABLE, "k": self._new_key(META_TABLE, "schema"),
+                         "doc": {"id": "schema", "version": SCHEMA_VERSION}})
+            return True
+        if meta.get("version", 0) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer vilvik-emulator (schema {meta['version']}; this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade vilvik-emulator or choose another --db")
+        return False
+
+    # ------------------------------------------------------------------ journal
+
+    def _table(self, name: str) -> _InPlaceTable:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = self._db.table(name, cache_size=0)
+        return table
+
+    def _new_key(self, table: str, record_id: str) -> str:
+        key = self._keys.get(table, {}).get(record_id)
+        if key is None:
+            self._seq += 1
+            key = str(self._seq)
+        return key
+
+    def _apply(self, record: dict) -> None:
+        op, name = record["op"], record["t"]
+        table = self._table(name)
+        keys = self._keys.setdefault(name, {})
+        if op == "put":
+            document = record["doc"]
+            table.put_document(record["k"], document)
+            keys[document["id"]] = record["k"]
+            self._seq = max(self._seq, int(record["k"]))
+        elif op == "del":
+            key = keys.pop(record["id"], None)
+            if key is not None:
+                table.delete_document(key)
+        elif op == "clear":
+            table.truncate()
+            keys.clear()
+
+    def _record(self, record: dict, durable: bool) -> None:
+        # Serialising first fills the journal line and gives the stored document its
+        # own copy of every nested value (and proves it is plain JSON).
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        self._apply(json.loads(line))
+        if self._journal is None:
+            return
+        self._pending.append(line.encode() + b"\n")
+        self._pending_durable = self._pending_durable or durable
+        if self._transaction_depth == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending or self._journal is None:
+            return
+        payload = b"".join(self._pending)
+        self._pending.clear()
+        self._journal.write(payload)
+        self._journal.flush()
+        if self._pending_durable:
+            os.fsync(self._journal.fileno())
+        self._pending_durable = False
+        self._journal_bytes += len(payload)
+        if self._journal_bytes > JOURNAL_COMPACT_BYTES:
+            self._wake_checkpointer.set()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """Group writes: one lock hold, one journal append and one fsync at the end."""
+        with self._lock:
+            self._transaction_depth += 1
+            try:
+                yield self
+            finally:
+                self._transaction_depth -= 1
+                if self._transaction_depth == 0:
+                    self._flush()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The store lock; services hold it to make a read-check-write sequence atomic."""
+        return self._lock
+
+    def checkpoint(self) -> None:
+        """Write the whole database atomically to its file, then drop the journal it covers.
+
+        Under the lock only a shallow copy of the tables is taken and the journal is
+        rotated to ``.journal.old``; serialising and writing happen outside it. A crash
+        at any point leaves the file plus journals whose replay rebuilds the same state.
+        """
+        if self.path is None:
+            return
+        with self._checkpoint_lock:
+            with self._lock:
+                if self._journal is None:
+                    return
+                self._flush()
+                snapshot = {name: dict(table) for name, table in (self._storage.data or {}).items()}
+                self._journal.close()
+                os.replace(self.journal_path, self.rotated_journal_path)
+                _fsync_directory(self.path.parent)
+                self._journal = open(self.journal_path, "ab")
+                self._journal_bytes = 0
+            atomic_write(self.path, _serialise(snapshot))
+            self.rotated_journal_path.unlink(missing_ok=True)
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        while True:
+            self._wake_checkpointer.wait(interval)
+            self._wake_checkpointer.clear()
+            if self._closing:
+                return
+            if self._journal_bytes > 0:
+                self.checkpoint()
+
+    def close(self) -> None:
+        """Stop the background checkpointer, checkpoint, and release the database lock."""
+        if self._closing:
+            return
+        self._closing = True
+        self._wake_checkpointer.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=30)
+        if self.path is None:
+            shutil.rmtree(self.files_dir, ignore_errors=True)
+            return
+        self.checkpoint()
+        with self._lock:
+            self._journal.close()
+            self._journal = None
+            self.journal_path.unlink(missing_ok=True)
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self.lock_path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ documents
+
+    def next_seq(self) -> int:
+        """A strictly increasing number: the tie-breaker that keeps list order stable."""
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def get(self, table: str, record_id: str) -> dict | None:
+        with self._lock:
+            key = self._keys.get(table, {}).get(record_id)
+            if key is None:
+                return None
+            document = self._table(table).get(doc_id=key)
+            return dict(document) if document is not None else None
+
+    def find(self, table: str, predicate: Predicate | None = None) -> list[dict]:
+        with self._lock:
+            if predicate is None:
+                return [dict(document) for document in self._table(table).all()]
+            return [dict(document) for document in self._table(table).search(_Matcher(predicate))]
+
+    def count(self, table: str, predicate: Predicate | None = None) -> int:
+        with self._lock:
+            if predicate is None:
+                return len(self._keys.get(table, {}))
+            return self._table(table).count(_Matcher(predicate))
+
+    def insert(self, table: str, document: dict, *, durable: bool = True) -> dict:
+        """Add a new document; ``KeyError`` if one with the same ``id`` exists."""
+        if not isinstance(document.get("id"), str):
+            raise ValueError("documents need a string 'id'")
+        with self._lock:
+            if document["id"] in self._keys.get(table, {}):
+                raise KeyError(f"{table} {document['id']} already exists")
+            return self.put(table, document, durable=durable)
+
+    def put(self, table: str, document: dict, *, durable: bool = True) -> dict:
+        """Insert or replace a whole document."""
+        with self._lock:
+            key = self._new_key(table, document["id"])
+            self._record({"op": "put", "t": table, "k": key, "doc": document}, durable)
+            return dict(document)
+
+    def update(self, table: str, record_id: str, changes: dict, *, durable: bool = True) -> dict | None:
+        """Change some fields of one document; ``None`` when it does not exist.
+
+        ``durable=False`` skips the fsync, for bookkeeping (a key's ``last_used_at``)
+        that may be lost on a power failure but not on a process crash.
+        """
+        with self._lock:
+            current = self.get(table, record_id)
+            if current is None:
+                return None
+            return self.put(table, {**current, **changes}, durable=durable)
+
+    def remove(self, table: str, record_id: str) -> bool:
+        with self._lock:
+            if record_id not in self._keys.get(table, {}):
+                return False
+            self._record({"op": "del", "t": table, "id": record_id}, True)
+            return True
+
+    def remove_where(self, table: str, predicate: Predicate) -> list[dict]:
+        with self.transaction():
+            removed = self.find(table, predicate)
+            for document in removed:
+                self._record({"op": "del", "t": table, "id": document["id"]}, True)
+            return removed
+
+    def clear(self, tables: list[str]) -> None:
+        """Empty whole tables (and the files their records own)."""
+        with self.transaction():
+            for table in tables:
+                self._record({"op": "clear", "t": table}, True)
+                shutil.rmtree(self.files_dir / table, ignore_errors=True)
+
+    def table_names(self) -> list[str]:
+        with self._lock:
+            return sorted(name for name, keys in self._keys.items() if name != META_TABLE and keys)
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "backend": "tinydb",
+                "path": str(self.path) if self.path else None,
+                "in_memory": self.path is None,
+                "schema_version": SCHEMA_VERSION,
+                "tables": {name: len(self._keys[name]) for name in self.table_names()},
+                "journal_bytes": self._journal_bytes,
+            }
+
+    # ------------------------------------------------------------------ files
+
+    def _file_path(self, owner_table: str, owner_id: str, name: str) -> Path:
+        for part in (owner_table, owner_id, name):
+            if not part or "/" in part or "\\" in part or part.startswith("."):
+                raise ValueError(f"invalid file path component {part!r}")
+        return self.files_dir / owner_table / owner_id / name
+
+    def write_file(self, owner_table: str, owner_id: str, name: str, payload: bytes) -> int:
+        atomic_write(self._file_path(owner_table, owner_id, name), payload)
+        return len(payload)
+
+    def read_file(self, owner_table: str, owner_id: str, name: str) -> bytes | None:
+        try:
+            return self._file_path(owner_table, owner_id, name).read_bytes()
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def delete_files(self, owner_table: str, owner_id: str) -> None:
+        shutil.rmtree(self._file_path(owner_table, owner_id, "x").parent, ignore_errors=True)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def export(self) -> dict:
+        """The whole state as one JSON-able document (tables by record id, and files)."""
+        with self._lock:
+            tables = {name: {document["id"]: copy.deepcopy(document) for document in self.find(name)}
+                      for name in self.table_names()}
+            files: dict[str, str] = {}
+            if self.files_dir.exists():
+                for path in sorted(self.files_dir.rglob("*")):
+                    if path.is_file() and not path.name.startswith("."):
+                        relative = path.relative_to(self.files_dir).as_posix()
+                        files[relative] = base64.b64encode(path.read_bytes()).decode()
+            return {"schema_version": SCHEMA_VERSION, "tables": tables, "files": files}
+
+    def import_(self, snapshot: dict) -> None:
+        """Replace the whole state with an exported snapshot, then checkpoint.
+
+        Everything is validated before anything changes: a bad snapshot raises
+        ``ValueError`` and leaves the state as it was.
+        """
+        if not isinstance(snapshot, dict):
+            raise ValueError("a snapshot is a JSON object")
+        version = snapshot.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ValueError(f"unsupported snapshot schema_version {version!r}")
+        tables = snapshot.get("tables")
+        files = snapshot.get("files") or {}
+        if not isinstance(tables, dict) or not isinstance(files, dict):
+            raise ValueError("a snapshot needs 'tables' (object) and 'files' (object)")
+        for name, documents in tables.items():
+            if name == META_TABLE or not isinstance(documents, dict):
+                raise ValueError(f"table {name!r} must be an object of documents")
+            for record_id, document in documents.items():
+                if not isinstance(document, dict):
+                    raise ValueError(f"{name}/{record_id} is not an object")
+        root = self.files_dir.resolve()
+        decoded: dict[Path, bytes] = {}
+        for relative, encoded in files.items():
+            target = (self.files_dir / relative).resolve()
+            if root not in target.parents:
+                raise ValueError(f"file path {relative!r} escapes the files directory")
+            try:
+                decoded[target] = base64.b64decode(encoded, validate=True)
+            except (ValueError, TypeError):
+                raise ValueError(f"file {relative!r} is not valid base64") from None
+        with self.transaction():
+            for name in self.table_names():
+                self._record({"op": "clear", "t": name}, True)
+            for name, documents in tables.items():
+                for record_id, document in documents.items():
+                    self.put(name, {**document, "id": record_id})
+            shutil.rmtree(self.files_dir, ignore_errors=True)
+            for target, payload in decoded.items():
+                atomic_write(target, payload)
+        self.checkpoint()
