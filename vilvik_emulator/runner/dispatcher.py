@@ -1,0 +1,481 @@
+"""The runner: a queue of jobs, a pool of slots, and one worker process per running job.
+
+The runner knows nothing of HTTP or storage. It receives :class:`JobSpec` objects,
+runs each in a fresh process started from a ``forkserver`` (forking the threaded
+server itself is unsafe), watches it from a monitor thread (progress, captured output,
+the runtime limit, the process-count limit, cancellation) and reports to a
+:class:`JobListener`: started, progress, finished with an :class:`Outcome`.
+
+Stopping a job stops everything it started: the worker is a session leader and a
+child subreaper, so the monitor freezes the session, collects every descendant from
+``/proc`` and kills them all.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+#: BLAS thread pools only fight the other jobs for the cores, and their per-thread
+#: buffers trip the address-space limit; every worker uses one thread.
+SINGLE_THREAD_ENVIRONMENT = {name: "1" for name in (
+    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")}
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+POLL_SECONDS = 0.05
+SAMPLE_SECONDS = 0.25
+TERMINATE_GRACE_SECONDS = 0.2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class JobSpec:
+    """Everything a worker needs: plain JSON data (it crosses a process boundary)."""
+
+    submission_id: str
+    parameters: dict
+    code: dict
+    initial_population: list | None = None
+
+    def payload(self) -> dict:
+        return {"submission_id": self.submission_id, "parameters": self.parameters, "code": self.code,
+                "initial_population": self.initial_population}
+
+
+@dataclass
+class Outcome:
+    status: str  # "succeeded" | "failed" | "cancelled"
+    result: dict | None = None
+    error: dict | None = None
+    usage: dict = field(default_factory=dict)
+    log: bytes = b""
+    log_dropped_bytes: int = 0
+
+
+class JobListener(Protocol):
+    def job_started(self, submission_id: str, pid: int) -> None: ...
+
+    def job_progress(self, submission_id: str, progress: dict) -> None: ...
+
+    def job_finished(self, submission_id: str, outcome: Outcome) -> None: ...
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    pid: int | None = None
+
+
+class Runner:
+    """Runs jobs in isolated worker processes, at most ``pool_size`` at a time."""
+
+    def __init__(self, listener: JobListener, limits: Callable[[], dict], pool_size: Callable[[], int]) -> None:
+        self.listener = listener
+        self._limits = limits
+        self._pool_size = pool_size
+        self._condition = threading.Condition()
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._running: dict[str, _Job] = {}
+        self._stopping = False
+        self._dispatcher: threading.Thread | None = None
+        self._context = multiprocessing.get_context("forkserver")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        for name, value in SINGLE_THREAD_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        self._context.set_forkserver_preload(["vilvik_emulator.runner.worker"])
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="vilvik-dispatcher", daemon=True)
+        self._dispatcher.start()
+        threading.Thread(target=self._warm_up, name="vilvik-forkserver-warmup", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Start the forkserver (which imports numpy and pygad) before the first job needs it."""
+        from multiprocessing import forkserver
+
+        try:
+            forkserver.ensure_running()
+        except Exception:  # the first job will try again and report a real error
+            pass
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting work and stop every running job (queued ones stay queued)."""
+        with self._condition:
+            self._stopping = True
+            self._queue.clear()
+            running = list(self._running.values())
+            self._condition.notify_all()
+        for job in running:
+            job.cancel_requested.set()
+        deadline = time.monotonic() + timeout
+        for job in running:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------------ API
+
+    def enqueue(self, spec: JobSpec) -> None:
+        with self._condition:
+            self._queue.append(_Job(spec))
+            self._condition.notify_all()
+
+    def run_now(self, spec: JobSpec) -> None:
+        """Run a job in the calling thread (``sync`` mode), waiting for a free slot first."""
+        job = _Job(spec)
+        with self._condition:
+            while len(self._running) >= self._pool_size() and not self._stopping:
+                self._condition.wait()
+            self._running[spec.submission_id] = job
+        self._execute(job)
+
+    def cancel(self, submission_id: str, timeout: float = 5.0) -> str | None:
+        """Stop a job: ``"dequeued"``, ``"stopped"`` (after its outcome was reported) or ``None``."""
+        with self._condition:
+            for job in self._queue:
+                if job.spec.submission_id == submission_id:
+                    self._queue.remove(job)
+                    return "dequeued"
+            job = self._running.get(submission_id)
+        if job is None:
+            return None
+        job.cancel_requested.set()
+        job.done.wait(timeout)
+        return "stopped"
+
+    def cancel_all(self, timeout: float = 10.0) -> None:
+        with self._condition:
+            self._queue.clear()
+            running = list(self._running.values())
+        for job in running:
+            job.cancel_requested.set()
+        deadline = time.monotonic() + timeout
+        for job in running:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
+
+    def state(self, submission_id: str) -> str | None:
+        with self._condition:
+            if submission_id in self._running:
+                return "running"
+            if any(job.spec.submission_id == submission_id for job in self._queue):
+                return "queued"
+        return None
+
+    def pid_of(self, submission_id: str) -> int | None:
+        with self._condition:
+            job = self._running.get(submission_id)
+            return job.pid if job else None
+
+    def stats(self) -> dict:
+        with self._condition:
+            return {"queued": len(self._queue), "running": len(self._running), "pool_size": self._pool_size()}
+
+    # ------------------------------------------------------------------ dispatching
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._condition:
+                while not self._stopping and (not self._queue or len(self._running) >= self._pool_size()):
+                    self._condition.wait()
+                if self._stopping:
+                    return
+                job = self._queue.popleft()
+                self._running[job.spec.submission_id] = job
+            threading.Thread(target=self._execute, args=(job,), daemon=True,
+                             name=f"vilvik-job-{job.spec.submission_id}").start()
+
+    def _execute(self, job: _Job) -> None:
+        try:
+            outcome = _Monitor(job, self._context, dict(self._limits()), self.listener).run()
+            self.listener.job_finished(job.spec.submission_id, outcome)
+        finally:
+            with self._condition:
+                self._running.pop(job.spec.submission_id, None)
+                self._condition.notify_all()
+            job.done.set()
+
+
+class _Monitor:
+    """Watches one worker process from start to finish."""
+
+    def __init__(self, job: _Job, context: Any, limits: dict, listener: JobListener) -> None:
+        self.job = job
+        self.context = context
+        self.limits = limits
+        self.listener = listener
+        self.output = bytearray()
+        self.dropped = 0
+        self.message: dict | None = None
+        self.cpu_seconds = 0.0
+        self.peak_memory_mb = 0.0
+
+    def run(self) -> Outcome:
+        spec = self.job.spec
+        workdir = tempfile.mkdtemp(prefix=f"vilvik-job-{spec.submission_id}-")
+        events_reader, events_writer = self.context.Pipe(duplex=False)
+        output_reader, output_writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(
+            target=_worker_main, args=(spec.payload(), self.limits, workdir, events_writer, output_writer),
+            name=f"vilvik-job-{spec.submission_id}", daemon=False)
+        started = time.monotonic()
+        try:
+            process.start()
+        except Exception as error:
+            shutil.rmtree(workdir, ignore_errors=True)
+            return Outcome("failed", error={"code": "worker_crashed", "message": f"could not start a worker: {error}",
+                                            "traceback": ""})
+        events_writer.close()
+        output_writer.close()
+        self.job.pid = process.pid
+        self.listener.job_started(spec.submission_id, process.pid)
+        try:
+            verdict = self._watch(process, events_reader, output_reader, started)
+        finally:
+            kill_process_tree(process.pid)
+            process.join(timeout=5)
+            self._drain(events_reader, output_reader)
+            events_reader.close()
+            output_reader.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        wall = round(time.monotonic() - started, 4)
+        return self._outcome(verdict, process.exitcode, wall)
+
+    def _watch(self, process: Any, events: Any, output: Any, started: float) -> str:
+        deadline = started + float(self.limits["runtime_seconds"])
+        next_sample = 0.0
+        sources = [events, output, process.sentinel]
+        while True:
+            if self.job.cancel_requested.is_set():
+                return "cancelled"
+            now = time.monotonic()
+            if now >= deadline:
+                return "timeout"
+            if now >= next_sample:
+                next_sample = now + SAMPLE_SECONDS
+                self._sample(process.pid)
+                if count_descendants(process.pid) > int(self.limits["max_processes"]):
+                    return "process_limit"
+            for ready in multiprocessing.connection.wait(sources, timeout=min(POLL_SECONDS, deadline - now)):
+                if ready is output:
+                    if not self._read_output(output):
+                        sources.remove(output)
+                elif ready is events:
+                    if not self._read_event(events):
+                        sources.remove(events)
+                else:
+                    return "exited"
+            if self.message is not None and self.message.get("type") in ("result", "error"):
+                process.join(timeout=2)
+                return "exited"
+
+    def _read_output(self, output: Any) -> bool:
+        try:
+            chunk = os.read(output.fileno(), 1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        room = int(self.limits["output_bytes"]) - len(self.output)
+        if room > 0:
+            self.output += chunk[:room]
+        self.dropped += max(0, len(chunk) - max(room, 0))
+        return True
+
+    def _read_event(self, events: Any) -> bool:
+        try:
+            raw = events.recv_bytes(MAX_MESSAGE_BYTES)
+        except (EOFError, OSError):
+            return False
+        try:
+            message = _json_loads(raw)
+        except ValueError:
+            self.message = {"type": "error", "code": "worker_crashed",
+                            "message": "the worker sent a malformed message", "traceback": ""}
+            return False
+        if message.get("type") == "progress":
+            self.listener.job_progress(self.job.spec.submission_id, {
+                key: message.get(key) for key in ("generations_completed", "num_generations", "best_fitness")})
+        elif message.get("type") in ("result", "error"):
+            self.message = message
+        return True
+
+    def _drain(self, events: Any, output: Any) -> None:
+        """Collect what is still buffered in the pipes once the worker is gone."""
+        for _ in range(10_000):
+            ready = multiprocessing.connection.wait([events, output], timeout=0)
+            if not ready:
+                return
+            progressed = False
+            if output in ready and self._read_output(output):
+                progressed = True
+            if events in ready and self.message is None and self._read_event(events):
+                progressed = True
+            if not progressed:
+                return
+
+    def _sample(self, pid: int) -> None:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            self.cpu_seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            with open(f"/proc/{pid}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"VmHWM:"):
+                        self.peak_memory_mb = max(self.peak_memory_mb, int(line.split()[1]) / 1024)
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def _outcome(self, verdict: str, exitcode: int | None, wall: float) -> Outcome:
+        message = self.message or {}
+        reported = message.get("usage") or {}
+        usage = {
+            "cpu_seconds": round(float(reported.get("cpu_seconds", self.cpu_seconds)), 4),
+            "peak_memory_mb": round(float(reported.get("peak_memory_mb", self.peak_memory_mb)), 1),
+            "wall_seconds": wall,
+        }
+        log = bytes(self.output)
+
+        def failed(code: str, text: str, trace: str = "") -> Outcome:
+            return Outcome("failed", error={"code": code, "message": text, "traceback": trace}, usage=usage,
+                           log=log, log_dropped_bytes=self.dropped)
+
+        if verdict == "cancelled":
+            return Outcome("cancelled", usage=usage, log=log, log_dropped_bytes=self.dropped)
+        if verdict == "timeout":
+            return failed("timeout", f"the job ran longer than the runtime limit of "
+                                     f"{_seconds(self.limits['runtime_seconds'])} s and was stopped")
+        if verdict == "process_limit":
+            return failed("fitness_error", f"the job started more than {self.limits['max_processes']} "
+                                           "processes and was stopped")
+        if message.get("type") == "result":
+            return Outcome("succeeded", result=message.get("result"), usage=usage, log=log,
+                           log_dropped_bytes=self.dropped)
+        if message.get("type") == "error":
+            return failed(str(message.get("code") or "fitness_error"), str(message.get("message") or ""),
+                          str(message.get("traceback") or ""))
+        if exitcode is not None and exitcode < 0:
+            name = _signal_name(-exitcode)
+            if -exitcode == signal.SIGKILL and self.peak_memory_mb >= 0.9 * float(self.limits["memory_mb"]):
+                return failed("out_of_memory", f"the worker was killed ({name}) near its memory limit "
+                                               f"of {self.limits['memory_mb']} MB")
+            return failed("worker_crashed", f"the worker died from signal {name}")
+        return failed("worker_crashed", f"the worker exited with status {exitcode} before reporting a result "
+                                        "(did the code call os._exit?)")
+
+
+def _worker_main(spec: dict, limits: dict, workdir: str, events: Any, output: Any) -> None:
+    from . import worker
+
+    worker.main(spec, limits, workdir, events, output)
+
+
+def _json_loads(raw: bytes) -> dict:
+    import json
+
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return value
+
+
+def _seconds(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+# ---------------------------------------------------------------------- process trees
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, session id) for every process, from ``/proc``."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            table[int(entry)] = (int(fields[1]), int(fields[3]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def descendants(root: int, table: dict[int, tuple[int, int]] | None = None) -> set[int]:
+    """Every process below ``root`` or in its session (``root`` itself excluded)."""
+    table = _process_table() if table is None else table
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for pid, (parent, _) in table.items():
+        children[parent].append(pid)
+    found = {pid for pid, (_, session) in table.items() if session == root and pid != root}
+    stack = [root, *found]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    found.discard(root)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def count_descendants(root: int) -> int:
+    return len(descendants(root))
+
+
+def _signal_all(pids: set[int], number: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, number)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_process_tree(root: int) -> None:
+    """SIGTERM the job's session, then freeze and SIGKILL the worker and all its descendants."""
+    try:
+        os.killpg(root, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if not _alive(root) and not descendants(root):
+            return
+        time.sleep(0.01)
+    for _ in range(3):
+        found = descendants(root) | {root}
+        _signal_all(found, signal.SIGSTOP)
+        found |= descendants(root)
+        _signal_all(found, signal.SIGKILL)
+        try:
+            os.killpg(root, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if not descendants(root):
+            return
