@@ -1,0 +1,166 @@
+"""GA parameters of a submission: accepted names, defaults, and PyGAD's own checks (§5, §6).
+
+PyGAD's constructor is the authority on what a run accepts, so create-time validation
+constructs a ``pygad.GA`` subclass that skips building the population, with a
+placeholder in place of every code field (see :mod:`.code`). Its exception message
+goes into the 422. No user code runs on the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import warnings
+from typing import Any
+
+from ..errors import FieldErrors
+from ..runner.params import GeneTypeError, pygad_arguments, pygad_defaults, resolve_gene_type, type_name
+
+SERVER_DEFAULTS = {"num_generations": 100, "sol_per_pop": 50}
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}
+
+
+def _defaults() -> dict[str, Any]:
+    with _lock:
+        if "defaults" not in _cache:
+            defaults = pygad_defaults()
+            defaults["gene_type"] = type_name(defaults["gene_type"])
+            _cache["defaults"] = defaults
+        return _cache["defaults"]
+
+
+def accepted_parameters() -> tuple[str, ...]:
+    """Every GA parameter a body may carry (PyGAD's constructor minus the code fields)."""
+    return tuple(_defaults()) + ("custom_gene_type",)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and not (isinstance(value, float) and not math.isfinite(value)))
+
+
+def effective_parameters(given: dict[str, Any], errors: FieldErrors, *, defaults: dict[str, Any] | None = None,
+                         require_num_genes: bool = True) -> dict[str, Any]:
+    """Fill in the documented defaults and type-check the counts PyGAD cannot default.
+
+    ``defaults`` are a quick type's own (they win over the server's).
+    """
+    parameters = dict(_defaults())
+    parameters.update(SERVER_DEFAULTS)
+    parameters.update(defaults or {})
+    parameters.update(given)
+
+    population = given.get("initial_population")
+    if population is not None:
+        if (isinstance(population, list) and population and all(isinstance(row, list) for row in population)
+                and len({len(row) for row in population}) == 1 and population[0]):
+            parameters.setdefault("sol_per_pop", len(population))
+            if "sol_per_pop" not in given:
+                parameters["sol_per_pop"] = len(population)
+            if "num_genes" not in given:
+                parameters["num_genes"] = len(population[0])
+        else:
+            errors.add("initial_population", "must be a non-empty rectangular list of lists of numbers")
+
+    for name, minimum in (("num_generations", 1), ("sol_per_pop", 2), ("num_genes", 1)):
+        value = parameters.get(name)
+        if value is None:
+            if name == "num_genes" and require_num_genes:
+                errors.add(name, "is required")
+            continue
+        if not _is_int(value):
+            errors.add(name, "must be an integer")
+        elif value < minimum:
+            errors.add(name, f"must be >= {minimum}")
+
+    sol_per_pop = parameters.get("sol_per_pop")
+    if "num_parents_mating" not in given and "num_parents_mating" not in (defaults or {}):
+        parameters["num_parents_mating"] = max(2, sol_per_pop // 2) if _is_int(sol_per_pop) else 2
+    parents = parameters["num_parents_mating"]
+    if not _is_int(parents):
+        errors.add("num_parents_mating", "must be an integer")
+    elif parents < 1:
+        errors.add("num_parents_mating", "must be >= 1")
+    elif _is_int(sol_per_pop) and parents > sol_per_pop:
+        errors.add("num_parents_mating", f"must be <= sol_per_pop ({sol_per_pop})")
+
+    batch = parameters.get("fitness_batch_size")
+    if batch is not None:
+        if not _is_int(batch):
+            errors.add("fitness_batch_size", "must be an integer")
+        elif _is_int(sol_per_pop) and not 1 <= batch <= sol_per_pop:
+            errors.add("fitness_batch_size", f"must be between 1 and sol_per_pop ({sol_per_pop})")
+
+    for name in ("init_range_low", "init_range_high"):
+        if name in given and not (_is_number(given[name]) or isinstance(given[name], list)):
+            errors.add(name, "must be a number")
+
+    try:
+        resolve_gene_type(parameters.get("gene_type"), parameters.get("custom_gene_type"))
+    except GeneTypeError as error:
+        field = "custom_gene_type" if parameters.get("gene_type") == "custom" else "gene_type"
+        errors.add(field, str(error))
+    if parameters.get("gene_type") != "custom":
+        parameters.pop("custom_gene_type", None)
+    return parameters
+
+
+class _SilentLogger(logging.Logger):
+    def __init__(self) -> None:
+        super().__init__("vilvik_emulator.pygad_check", level=logging.CRITICAL + 1)
+        self.addHandler(logging.NullHandler())
+        self.propagate = False
+
+
+def _check_class():
+    with _lock:
+        if "check_class" not in _cache:
+            import pygad
+
+            class ParameterCheck(pygad.GA):
+                """``pygad.GA`` that validates everything but builds no population."""
+
+                def _build_initial_population(self, initial_population):
+                    self.population = None
+
+            _cache["check_class"] = ParameterCheck
+            _cache["logger"] = _SilentLogger()
+        return _cache["check_class"], _cache["logger"]
+
+
+def pygad_check(parameters: dict[str, Any], placeholders: dict[str, Any], errors: FieldErrors) -> None:
+    """Run PyGAD's constructor validation; its message becomes a field error."""
+    check_class, logger = _check_class()
+    try:
+        arguments = pygad_arguments(parameters)
+    except GeneTypeError:
+        return  # already reported by effective_parameters
+    arguments.update(placeholders)
+    arguments.setdefault("fitness_func", _any_fitness)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_class(**arguments, logger=logger, suppress_warnings=True)
+    except Exception as error:  # PyGAD raises TypeError/ValueError/Exception
+        message = str(error).strip() or type(error).__name__
+        errors.add(_field_named_in(message, arguments), f"rejected by PyGAD: {message}")
+
+
+def _any_fitness(ga_instance, solution, solution_idx):  # pragma: no cover - never called
+    return 0
+
+
+def _field_named_in(message: str, arguments: dict[str, Any]) -> str:
+    """The parameter PyGAD's message is about (its messages start with or quote the name)."""
+    candidates = sorted(arguments, key=len, reverse=True)
+    for name in candidates:
+        if message.startswith(name) or f"'{name}'" in message or f" {name} " in f" {message} ":
+            return name
+    return "parameters"
