@@ -1,0 +1,112 @@
+"""Routes of ``/api/v1``: parse, call one service, render (contract §5, §7, §12)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from flask import Blueprint, Response, g, request
+
+from ..core.render import result_detail, submission_created
+from .common import api_base, authenticated, collection_url, emulator, idempotent, json_body, reply
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@blueprint.get("/health")
+def health():
+    return reply({"status": "ok", "version": emulator().version})
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    document = resources.files("vilvik_emulator.api").joinpath("openapi.json").read_text()
+    return Response(document, mimetype="application/json")
+
+
+# ---------------------------------------------------------------------- submissions
+
+@blueprint.post("/submissions/")
+@authenticated("submissions:write")
+@idempotent
+def create_submission():
+    submission = emulator().submissions.create(g.account, json_body())
+    return _created(submission)
+
+
+def _created(submission: dict):
+    return reply(submission_created(submission, api_base(), g.request_id), 202)
+
+
+@blueprint.get("/submissions/")
+@authenticated("submissions:read")
+def list_submissions():
+    return reply(emulator().submissions.list(g.account, request.args, collection_url("submissions")))
+
+
+@blueprint.get("/submissions/<submission_id>")
+@authenticated("submissions:read")
+def get_submission(submission_id: str):
+    service = emulator().submissions
+    return reply(service.detail(service.get(g.account, submission_id), api_base()))
+
+
+@blueprint.delete("/submissions/<submission_id>")
+@authenticated("submissions:write")
+def delete_submission(submission_id: str):
+    emulator().submissions.delete(g.account, submission_id)
+    return reply(None, 204)
+
+
+@blueprint.post("/submissions/<submission_id>/reexecute")
+@authenticated("submissions:write")
+@idempotent
+def reexecute_submission(submission_id: str):
+    submission = emulator().submissions.reexecute(g.account, submission_id, json_body(optional=True) or {})
+    return _created(submission)
+
+
+# ---------------------------------------------------------------------- results
+
+@blueprint.get("/results/")
+@authenticated("results:read")
+def list_results():
+    return reply(emulator().results.list(g.account, request.args, collection_url("results")))
+
+
+@blueprint.get("/results/<result_id>")
+@authenticated("results:read")
+def get_result(result_id: str):
+    return reply(result_detail(emulator().results.get(g.account, result_id), api_base()))
+
+
+@blueprint.patch("/results/<result_id>")
+@authenticated("results:write")
+def update_result(result_id: str):
+    result = emulator().results.update(g.account, result_id, json_body())
+    return reply(result_detail(result, api_base()))
+
+
+@blueprint.delete("/results/<result_id>")
+@authenticated("results:write")
+def delete_result(result_id: str):
+    emulator().results.delete(g.account, result_id)
+    return reply(None, 204)
+
+
+@blueprint.post("/results/<result_id>/continue")
+@authenticated("results:write", "submissions:write")
+@idempotent
+def continue_result(result_id: str):
+    submission = emulator().results.continue_run(g.account, result_id, json_body(optional=True) or {})
+    return _created(submission)
+
+
+@blueprint.get("/results/<result_id>/files/<name>")
+@authenticated("results:read")
+def download_result_file(result_id: str, name: str):
+    payload, content_type = emulator().results.file(g.account, result_id, name)
+    response = Response(payload, mimetype=content_type.split(";")[0])
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+

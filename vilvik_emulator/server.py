@@ -1,0 +1,75 @@
+"""A real HTTP server around an emulator, bound when constructed.
+
+Binding happens in the constructor, in the caller's thread, so "port in use" fails at
+once with a clear error instead of a background thread that never answers (a
+complaint users have of other emulators). ``port=0`` picks a free port.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .app import create_app
+from .emulator import Emulator
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """HTTP/1.1 (keep-alive for SDK sessions) without a log line per request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code="-", size="-") -> None:
+        if self.server.log_requests:  # type: ignore[attr-defined]
+            super().log_request(code, size)
+
+
+class EmulatorServer:
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *,
+                 log_requests: bool = False) -> None:
+        self.emulator = emulator
+        self.app = create_app(emulator)
+        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True,
+                                                   request_handler=_QuietHandler)
+        self._server.log_requests = log_requests  # type: ignore[attr-defined]
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/v1"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.1)
+
+    def start(self) -> "EmulatorServer":
+        """Serve from a background thread (tests, the pytest plugin)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="vilvik-emulator-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stop accepting requests (safe to call from any thread but the serving one)."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def stop(self) -> None:
+        """Stop serving, stop the jobs, checkpoint and close the store."""
+        self.shutdown()
+        self.emulator.close()
