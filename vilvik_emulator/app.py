@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import socket
 import time
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from .api import blueprint as api_blueprint
 from .api.common import reply
+from .clock import format_ts
+from .core.journal import body_for_journal
 from .config import Settings
 from .control import blueprint as control_blueprint
 from .emulator import Emulator
@@ -17,6 +22,11 @@ from .errors import ApiError
 from .ids import request_id
 
 log = logging.getLogger("vilvik_emulator")
+API_PREFIX = "/api/v1/"
+#: set on a response whose connection an injected fault dropped (the in-process
+#: adapter turns it into a connection error, as a real socket would)
+DROPPED_HEADER = "X-Vilvik-Emulator-Dropped"
+CONTROL_BODY_LIMIT = 1 << 30
 
 
 def create_app(emulator: Emulator | None = None, settings: Settings | None = None) -> Flask:
@@ -24,25 +34,77 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
     if emulator is None:
         emulator = Emulator(settings or Settings(db_path=None)).start()
     app = Flask("vilvik_emulator")
-    app.config["MAX_CONTENT_LENGTH"] = emulator.settings.max_body_bytes
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.extensions["vilvik_emulator"] = emulator
 
     @app.before_request
-    def begin() -> None:
+    def begin():
         g.request_id = request_id()
         g.started = time.perf_counter()
-        # A body over the limit is refused before any view reads it (413, §3).
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        # A body over the limit is refused before any view reads it (413, §3); the
+        # limit is a runtime setting (the control plane's is larger: snapshots), and
+        # werkzeug also enforces it on chunked bodies.
+        limit = emulator.settings.max_body_bytes if request.path.startswith(API_PREFIX) else CONTROL_BODY_LIMIT
+        request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
+        if request.path.startswith(API_PREFIX):
+            fault = emulator.faults.match(request.method, request.path)
+            if fault is not None:
+                return _inject(fault)
+        return None
+
+    def _inject(fault):
+        g.fault = fault.rule_id
+        if fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        if fault.drop:
+            g.dropped = True
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            return Response(status=500, headers={DROPPED_HEADER: "1"})
+        if fault.status is not None:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            if fault.status == 429 and headers is None:
+                headers = {"Retry-After": "1"}
+            raise ApiError(fault.code, fault.message or f"injected fault ({fault.rule_id})", status=fault.status,
+                           headers=headers)
+        return None
 
     @app.after_request
     def identify(response):
         response.headers["X-Request-Id"] = g.get("request_id") or request_id()
         response.headers["X-Vilvik-Emulator"] = emulator.version
+        if request.path.startswith(API_PREFIX):
+            _journal(response)
         return response
+
+    def _journal(response) -> None:
+        error_code = None
+        if response.status_code >= 400 and response.mimetype == "application/json":
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                error_code = json.loads(response.get_data())["error"]["code"]
+        account = g.get("account")
+        emulator.journal.record({
+            "at": format_ts(emulator.clock.now()),
+            "method": request.method,
+            "path": request.path,
+            "query": {name: values[-1] for name, values in request.args.lists()},
+            "body": body_for_journal(request.get_data(cache=True))
+            if request.method in ("POST", "PATCH", "PUT") and response.status_code != 413 else None,
+            "status": None if g.get("dropped") else response.status_code,
+            "error_code": error_code,
+            "request_id": g.get("request_id"),
+            "account": account["id"] if account else None,
+            "idempotency_key": request.headers.get("Idempotency-Key"),
+            "replayed": response.headers.get("Idempotent-Replayed") == "true",
+            "fault": g.get("fault"),
+            "dropped": bool(g.get("dropped")),
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        })
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -59,7 +121,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             translated = ApiError("not_found", f"no such endpoint: {request.method} {request.path}")
         elif isinstance(error, RequestEntityTooLarge):
             translated = ApiError("payload_too_large", f"the body is larger than the limit of "
-                                                       f"{app.config['MAX_CONTENT_LENGTH']} bytes")
+                                                       f"{request.max_content_length} bytes")
         else:
             translated = ApiError("internal_error" if error.code >= 500 else "invalid_parameter",
                                   error.description or error.name, status=error.code)

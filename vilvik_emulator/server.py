@@ -7,6 +7,7 @@ complaint users have of other emulators). ``port=0`` picks a free port.
 
 from __future__ import annotations
 
+import socket
 import threading
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -25,13 +26,20 @@ class _QuietHandler(WSGIRequestHandler):
             super().log_request(code, size)
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class EmulatorServer:
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *,
                  log_requests: bool = False) -> None:
         self.emulator = emulator
         self.app = create_app(emulator)
+        # Bind here (not inside werkzeug, which prints and exits on EADDRINUSE) so a
+        # taken port is an OSError the caller can report or a test can see.
+        self._socket = socket.create_server((host, port), family=_family(host), backlog=128)
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True,
-                                                   request_handler=_QuietHandler)
+                                                   request_handler=_QuietHandler, fd=self._socket.fileno())
         self._server.log_requests = log_requests  # type: ignore[attr-defined]
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -66,6 +74,7 @@ class EmulatorServer:
         """Stop accepting requests (safe to call from any thread but the serving one)."""
         self._server.shutdown()
         self._server.server_close()
+        self._socket.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
 

@@ -52,15 +52,21 @@ def json_body(*, optional: bool = False) -> dict | None:
     """The request's JSON object (parsed once per request).
 
     No body at all is ``None`` when ``optional`` (a re-execute without overrides) and
-    ``{}`` otherwise... unless the endpoint needs fields, which validation reports.
-    A body that is not ``application/json`` is 415, not JSON 400, not an object 400.
+    ``{}`` otherwise (validation then names the missing fields). A body that is not
+    ``application/json`` is 415; not JSON, or not an object, is 400.
     """
-    cached = g.get("json_body", NO_BODY)
-    if cached is not NO_BODY:
-        return cached
+    body = g.get("json_body", NO_BODY)
+    if body is NO_BODY:
+        body = g.json_body = _parse_body()
+    if body is None and not optional:
+        return {}
+    return body
+
+
+def _parse_body() -> dict | None:
     raw = request.get_data(cache=True)
     if not raw:
-        body = None if optional else {}
+        body = None
     else:
         if request.mimetype != "application/json":
             raise ApiError("unsupported_media_type", "send the body as JSON with 'Content-Type: application/json'")
@@ -70,7 +76,6 @@ def json_body(*, optional: bool = False) -> dict | None:
             raise ApiError("invalid_json", f"the body is not valid JSON: {error}") from None
         if not isinstance(body, dict):
             raise ApiError("invalid_json", f"the body must be a JSON object, not {type(body).__name__}")
-    g.json_body = body
     return body
 
 

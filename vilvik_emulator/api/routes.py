@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from flask import Blueprint, Response, g, request
 
 from ..core.render import result_detail, submission_created
 from .common import api_base, authenticated, collection_url, emulator, idempotent, json_body, reply
+from .openapi import document_json
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Collections are declared without their trailing slash: with ``strict_slashes`` off,
+# werkzeug then answers both forms directly AND still reports 405 (not 404) for a
+# wrong method on the slash-less form the SDK uses.
 
 
 @blueprint.get("/health")
@@ -19,13 +22,14 @@ def health():
 
 @blueprint.get("/openapi.json")
 def openapi():
-    document = resources.files("vilvik_emulator.api").joinpath("openapi.json").read_text()
-    return Response(document, mimetype="application/json")
+    response = Response(document_json(emulator().version), mimetype="application/json")
+    response.headers["Content-Type"] = "application/json; charset=utf-8"
+    return response
 
 
 # ---------------------------------------------------------------------- submissions
 
-@blueprint.post("/submissions/")
+@blueprint.post("/submissions")
 @authenticated("submissions:write")
 @idempotent
 def create_submission():
@@ -37,7 +41,7 @@ def _created(submission: dict):
     return reply(submission_created(submission, api_base(), g.request_id), 202)
 
 
-@blueprint.get("/submissions/")
+@blueprint.get("/submissions")
 @authenticated("submissions:read")
 def list_submissions():
     return reply(emulator().submissions.list(g.account, request.args, collection_url("submissions")))
@@ -67,7 +71,7 @@ def reexecute_submission(submission_id: str):
 
 # ---------------------------------------------------------------------- results
 
-@blueprint.get("/results/")
+@blueprint.get("/results")
 @authenticated("results:read")
 def list_results():
     return reply(emulator().results.list(g.account, request.args, collection_url("results")))
