@@ -12,15 +12,29 @@ import time
 
 from . import __version__
 from .clock import Clock
-from .config import Settings
+from .config import RUN_MODES, Settings
+from .errors import FieldErrors
 from .core.accounts import ACCOUNTS, KEYS, SETTINGS, AccountService
 from .core.credits import LEDGER, CreditService
+from .core.faults import FaultService
+from .core.journal import RequestJournal
 from .core.idempotency import TABLE as IDEMPOTENCY, IdempotencyService
 from .core.pagination import CursorCodec
 from .core.results import RESULTS, ResultService
 from .core.submissions import SUBMISSIONS, SubmissionService
 from .runner import Runner
 from .store import Store
+
+LIMIT_RANGES = {"runtime_seconds": (0.1, 86_400), "memory_mb": (64, 1_048_576),
+                "output_bytes": (0, 1 << 30), "max_processes": (1, 100_000)}
+SETTING_RANGES = {"pool_size": (1, 256), "max_body_bytes": (1024, 1 << 30), "default_credits": (0, 1e12),
+                  "cpu_rate": (0, 1e6), "memory_rate": (0, 1e6)}
+
+
+def _number_in(value: object, low: float, high: float) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+            and low <= value <= high)
+
 
 #: tables emptied by a full reset (accounts and keys are pruned, not emptied)
 STATE_TABLES = (SUBMISSIONS, RESULTS, IDEMPOTENCY, LEDGER)
@@ -44,6 +58,8 @@ class Emulator:
         self.runner = Runner(self.submissions, limits=lambda: dataclasses.asdict(self.settings.limits),
                              pool_size=lambda: self.settings.pool_size)
         self.submissions.runner = self.runner
+        self.faults = FaultService()
+        self.journal = RequestJournal()
         _, self.default_api_key = self.accounts.ensure_default_account(self.settings.api_key)
         self.started_monotonic = time.monotonic()
         self._started = False
@@ -70,6 +86,55 @@ class Emulator:
         self.runner.shutdown()
         self.store.close()
 
+    # ------------------------------------------------------------------ runtime configuration
+
+    def settings_view(self) -> dict:
+        settings = self.settings
+        return {
+            "mode": settings.mode,
+            "pool_size": settings.pool_size,
+            "limits": dataclasses.asdict(settings.limits),
+            "max_body_bytes": settings.max_body_bytes,
+            "default_credits": settings.default_credits,
+            "cpu_rate": settings.cpu_rate,
+            "memory_rate": settings.memory_rate,
+        }
+
+    def configure(self, changes: dict) -> dict:
+        """Apply runtime settings (``PATCH /_emulator/config``); all checked before any applies."""
+        errors = FieldErrors()
+        updates: dict = {}
+        limit_updates: dict = {}
+        for name, value in changes.items():
+            if name == "limits":
+                if not isinstance(value, dict):
+                    errors.add("limits", "must be an object")
+                    continue
+                for limit, amount in value.items():
+                    if limit not in LIMIT_RANGES:
+                        errors.add(f"limits.{limit}", f"is not a limit ({', '.join(LIMIT_RANGES)})")
+                    elif not _number_in(amount, *LIMIT_RANGES[limit]):
+                        errors.add(f"limits.{limit}", "must be a number in [{}, {}]".format(*LIMIT_RANGES[limit]))
+                    else:
+                        limit_updates[limit] = amount
+            elif name == "mode":
+                if value not in RUN_MODES:
+                    errors.add("mode", f"must be one of {', '.join(RUN_MODES)}")
+                updates[name] = value
+            elif name in SETTING_RANGES:
+                if not _number_in(value, *SETTING_RANGES[name]):
+                    errors.add(name, "must be a number in [{}, {}]".format(*SETTING_RANGES[name]))
+                updates[name] = int(value) if name in ("pool_size", "max_body_bytes") and _number_in(
+                    value, *SETTING_RANGES[name]) else value
+            else:
+                errors.add(name, "is not a runtime setting")
+        errors.raise_if_any()
+        limits = dataclasses.replace(self.settings.limits, **limit_updates)
+        self.settings = dataclasses.replace(self.settings, limits=limits, **updates)
+        self.accounts.default_credits = self.settings.default_credits
+        self.runner.wake()
+        return self.settings_view()
+
     def uptime_seconds(self) -> float:
         return round(time.monotonic() - self.started_monotonic, 3)
 
@@ -86,6 +151,8 @@ class Emulator:
             return
         self.runner.cancel_all()
         self.clock.reset()
+        self.faults.clear()
+        self.journal.clear()
         if not keep_config:
             self.settings = dataclasses.replace(self.initial_settings,
                                                 limits=dataclasses.replace(self.initial_settings.limits))
@@ -93,6 +160,23 @@ class Emulator:
         with self.store.transaction():
             self.store.clear([*STATE_TABLES, ACCOUNTS, KEYS])
             self.accounts.ensure_default_account(self.default_api_key)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def export_snapshot(self) -> dict:
+        """The whole state as one JSON document (``GET /_emulator/snapshot``)."""
+        from .clock import format_ts
+
+        return {"emulator_version": self.version, "exported_at": format_ts(self.clock.now()),
+                **self.store.export()}
+
+    def import_snapshot(self, snapshot: dict) -> None:
+        """Replace the whole state; jobs stop first, queued ones then run, running ones are lost."""
+        self.runner.cancel_all()
+        self.store.import_(snapshot)
+        self.accounts.ensure_default_account(self.default_api_key)
+        self.idempotency.recover()
+        self.submissions.recover()
 
     def _reset_account(self, account_id: str) -> None:
         for submission in self.store.find(SUBMISSIONS, lambda row: row["account_id"] == account_id):

@@ -15,7 +15,7 @@ from ..api.common import api_base, emulator, json_body, reply
 from ..clock import parse_ts
 from ..config import RUN_MODES
 from ..core.accounts import TIERS, validate_scopes
-from ..core.submissions import TERMINAL, STATUSES
+from ..core.submissions import RUN_ERROR_CODES, STATUSES, TERMINAL
 from ..errors import ApiError, FieldErrors, field_error, invalid_parameter, not_found
 
 blueprint = Blueprint("control", __name__, url_prefix="/_emulator")
@@ -118,6 +118,13 @@ def update_account(account_id: str):
     return reply(_account_view(emulator().accounts.update_account(account_id, fields)))
 
 
+@blueprint.get("/accounts/<account_id>/ledger")
+def account_ledger(account_id: str):
+    instance = emulator()
+    account = instance.accounts.get_account(account_id)
+    return reply({"balance": account["credits"], "results": instance.credits.ledger(account_id)})
+
+
 # ---------------------------------------------------------------------- keys
 
 def _expiry(body: dict, errors: FieldErrors):
@@ -195,6 +202,67 @@ def update_key(key_id: str):
     errors.raise_if_any()
     accounts = emulator().accounts
     return reply(accounts.key_view(accounts.update_key(key_id, changes)))
+
+
+# ---------------------------------------------------------------------- runtime configuration
+
+@blueprint.get("/config")
+def read_config():
+    return reply(emulator().settings_view())
+
+
+@blueprint.patch("/config")
+def update_config():
+    return reply(emulator().configure(json_body()))
+
+
+# ---------------------------------------------------------------------- faults, journal, snapshots
+
+@blueprint.get("/faults")
+def list_faults():
+    return reply({"results": emulator().faults.list()})
+
+
+@blueprint.post("/faults")
+def add_fault():
+    return reply(emulator().faults.add(json_body()), 201)
+
+
+@blueprint.delete("/faults")
+def clear_faults():
+    emulator().faults.clear()
+    return reply(None, 204)
+
+
+@blueprint.delete("/faults/<fault_id>")
+def remove_fault(fault_id: str):
+    emulator().faults.remove(fault_id)
+    return reply(None, 204)
+
+
+@blueprint.get("/requests")
+def request_journal():
+    return reply({"results": emulator().journal.query(request.args)})
+
+
+@blueprint.delete("/requests")
+def clear_request_journal():
+    emulator().journal.clear()
+    return reply(None, 204)
+
+
+@blueprint.get("/snapshot")
+def export_snapshot():
+    return reply(emulator().export_snapshot())
+
+
+@blueprint.put("/snapshot")
+def import_snapshot():
+    try:
+        emulator().import_snapshot(json_body())
+    except ValueError as error:
+        raise field_error("snapshot", str(error)) from None
+    return reply({"status": "imported"})
 
 
 # ---------------------------------------------------------------------- clock
@@ -276,6 +344,9 @@ def advance_submission(submission_id: str):
     for name in ("result", "error"):
         if body.get(name) is not None and not isinstance(body[name], dict):
             raise field_error(name, "must be an object")
+    code = (body.get("error") or {}).get("code")
+    if code is not None and code not in RUN_ERROR_CODES:
+        raise field_error("error.code", f"must be one of {', '.join(RUN_ERROR_CODES)}")
     service = emulator().submissions
     submission = service.advance(_submission(submission_id), to, result=body.get("result"), error=body.get("error"))
     return reply(service.detail(submission, api_base()))

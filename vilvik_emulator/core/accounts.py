@@ -162,7 +162,8 @@ class AccountService:
         secret = api_key_secret()
         updated = self.store.update(KEYS, key_id, {"prefix": key_prefix(secret), "hash": hash_secret(secret),
                                                    "rotated_at": format_ts(self.clock.now())})
-        if self.store.get(SETTINGS, "default_key") and record["hash"] == hash_secret(self.default_key_secret()):
+        remembered = self.default_key_secret()
+        if remembered is not None and record["hash"] == hash_secret(remembered):
             self.store.put(SETTINGS, {"id": "default_key", "secret": secret})
         return {**self.key_view(updated), "key": secret}
 

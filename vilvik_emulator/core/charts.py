@@ -97,8 +97,7 @@ def fitness_chart(history: list, title: str = "Best fitness per generation") -> 
         name = "best fitness" if len(series) == 1 else f"objective {index + 1}"
         parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2">'
                      f'<title>{name}</title></path>')
-        if len(series) > 1:
-            parts.append(f'<text x="{LEFT + plot_w - 4}" y="{TOP + 14 + 14 * index}" text-anchor="end" '
-                         f'fill="{colour}">{name}</text>')
+        if len(series) > 1:  # a legend row above the plot, clear of the lines
+            parts.append(f'<text x="{LEFT + 90 * index}" y="{TOP - 8}" fill="{colour}">&#9632; {name}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -61,10 +61,10 @@ def effective_parameters(given: dict[str, Any], errors: FieldErrors, *, defaults
     if population is not None:
         if (isinstance(population, list) and population and all(isinstance(row, list) for row in population)
                 and len({len(row) for row in population}) == 1 and population[0]):
-            parameters.setdefault("sol_per_pop", len(population))
-            if "sol_per_pop" not in given:
+            # The population decides both dimensions (as in PyGAD) unless they are sent.
+            if given.get("sol_per_pop") is None:
                 parameters["sol_per_pop"] = len(population)
-            if "num_genes" not in given:
+            if given.get("num_genes") is None:
                 parameters["num_genes"] = len(population[0])
         else:
             errors.add("initial_population", "must be a non-empty rectangular list of lists of numbers")
@@ -150,17 +150,44 @@ def pygad_check(parameters: dict[str, Any], placeholders: dict[str, Any], errors
             check_class(**arguments, logger=logger, suppress_warnings=True)
     except Exception as error:  # PyGAD raises TypeError/ValueError/Exception
         message = str(error).strip() or type(error).__name__
-        errors.add(_field_named_in(message, arguments), f"rejected by PyGAD: {message}")
+        errors.add(_field_of(error, message, arguments), f"rejected by PyGAD: {message}")
 
 
 def _any_fitness(ga_instance, solution, solution_idx):  # pragma: no cover - never called
     return 0
 
 
-def _field_named_in(message: str, arguments: dict[str, Any]) -> str:
-    """The parameter PyGAD's message is about (its messages start with or quote the name)."""
-    candidates = sorted(arguments, key=len, reverse=True)
-    for name in candidates:
-        if message.startswith(name) or f"'{name}'" in message or f" {name} " in f" {message} ":
+#: PyGAD's validator methods -> the parameter each one checks
+VALIDATOR_FIELDS = {
+    "_validate_initial_population_shape": "initial_population", "_validate_gene_space": "gene_space",
+    "_validate_gene_space_dictionary": "gene_space", "_validate_init_range": "init_range_low",
+    "_validate_gene_type": "gene_type", "_normalize_gene_type_entry": "gene_type",
+    "_validate_gene_constraint": "gene_constraint", "_validate_gene_categorical": "gene_categorical",
+    "_validate_mutation_range": "random_mutation_min_val", "_validate_crossover": "crossover_type",
+    "_validate_mutation": "mutation_type", "_validate_parent_selection": "parent_selection_type",
+    "_validate_nsga3_num_divisions": "nsga3_num_divisions", "_validate_fitness_func": "fitness_func",
+    "_validate_stop_criteria": "stop_criteria", "_parse_stop_criterion": "stop_criteria",
+    "_validate_parallel_processing": "parallel_processing", "_validate_footer": "num_generations",
+}
+
+
+def _field_of(error: Exception, message: str, arguments: dict[str, Any]) -> str:
+    """The parameter PyGAD's error is about.
+
+    Most messages start with the parameter's name; otherwise the innermost PyGAD
+    validator in the traceback says which parameter it was checking.
+    """
+    for name in sorted(arguments, key=len, reverse=True):
+        if message.startswith(name) or f"'{name}'" in message:
+            return name
+    field = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        field = VALIDATOR_FIELDS.get(traceback.tb_frame.f_code.co_name, field)
+        traceback = traceback.tb_next
+    if field is not None:
+        return field
+    for name in sorted(arguments, key=len, reverse=True):
+        if f" {name} " in f" {message} ":
             return name
     return "parameters"

@@ -43,6 +43,17 @@ def fitness_sort_value(text: Any) -> float:
     return number if number == number else float("-inf")
 
 
+def _valid_fitness(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else float(value)
+        except ValueError:
+            return False
+    if isinstance(value, list):
+        return bool(value) and all(_valid_fitness(item) and not isinstance(item, (list, str)) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 class ResultService:
     def __init__(self, store: Store, clock: Clock, codec: CursorCodec, submissions: SubmissionService) -> None:
         self.store = store
@@ -108,8 +119,8 @@ class ResultService:
         parameters = submission["parameters"]
         genes = int(parameters.get("num_genes") or 1)
         fitness = given.get("best_solution_fitness", 0.0)
-        if isinstance(fitness, bool) or not isinstance(fitness, (int, float, str, list)):
-            errors.add("result.best_solution_fitness", "must be a number, a numeric string or a list")
+        if not _valid_fitness(fitness):
+            errors.add("result.best_solution_fitness", "must be a number, a numeric string, or a list of numbers")
         solution = given.get("best_solution", [0.0] * genes)
         if not isinstance(solution, list):
             errors.add("result.best_solution", "must be a list of numbers")
@@ -232,4 +243,12 @@ class ResultService:
         if raw is None:
             raise ApiError("conflict", "this result has no final population to continue from")
         population = json.loads(raw)
+        size = overrides.get("sol_per_pop")
+        fitness = result.get("last_generation_fitness") or []
+        if isinstance(size, int) and not isinstance(size, bool) and 0 < size < len(population) \
+                and len(fitness) == len(population):
+            # A smaller population keeps the parent's best solutions.
+            ranked = sorted(range(len(population)), key=lambda index: fitness_sort_value(
+                json.dumps(fitness[index]) if isinstance(fitness[index], list) else fitness[index]), reverse=True)
+            population = [population[index] for index in ranked[:size]]
         return self.submissions.continue_from(account, parent, result, overrides, population)

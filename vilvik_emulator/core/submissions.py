@@ -30,6 +30,8 @@ from .quick_types import QUICK_TYPES, SUPPORTED_TYPES, QuickDraft
 SUBMISSIONS = "submissions"
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+RUN_ERROR_CODES = ("fitness_error", "timeout", "out_of_memory", "worker_crashed", "invalid_parameters",
+                   "worker_lost")
 SOURCES = ("api", "web")
 VISIBILITIES = ("private", "public", "invite_only")
 ORDERINGS = ("created_at", "-created_at", "name", "-name", "status", "-status")

@@ -125,6 +125,11 @@ class Runner:
 
     # ------------------------------------------------------------------ API
 
+    def wake(self) -> None:
+        """Re-read the pool size (after a configuration change) and start what now fits."""
+        with self._condition:
+            self._condition.notify_all()
+
     def enqueue(self, spec: JobSpec) -> None:
         with self._condition:
             self._queue.append(_Job(spec))

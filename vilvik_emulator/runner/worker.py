@@ -22,16 +22,19 @@ import io
 import json
 import logging
 import math
+import multiprocessing
 import os
 import random
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
 from typing import Any
 
+import cloudpickle
 import numpy
 import pygad
 
@@ -39,6 +42,7 @@ from .params import CALLBACK_ARITY, pygad_arguments
 
 PROGRESS_INTERVAL = 0.5
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 
 class UserCodeError(Exception):
@@ -120,8 +124,10 @@ def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of the job stay ours to kill
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    _watch_parent(os.getppid())
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -134,6 +140,9 @@ def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
                                   errors="backslashreplace", write_through=True)
     os.chdir(workdir)
+    # The job's own processes (PyGAD's process pool) are forked from this worker, so
+    # they stay in its session and under its limits; the forkserver is the server's.
+    multiprocessing.set_start_method("fork", force=True)
     memory = int(limits["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -144,6 +153,21 @@ def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
         if hard == resource.RLIM_INFINITY or allowed < hard:
             resource.setrlimit(resource.RLIMIT_NPROC, (allowed, hard))
+
+
+def _watch_parent(parent: int) -> None:
+    """If the server dies (its forkserver exits), take the whole job down with it.
+
+    PDEATHSIG kills the worker; this thread also kills what the job started, so a
+    crashed server leaves no busy orphans behind.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="vilvik-parent-watch", daemon=True).start()
 
 
 def _count_own_processes() -> int:
@@ -163,7 +187,10 @@ def load_entry(role: str, source: str, entry: str) -> Any:
     """Execute a code field as a fresh module and return its entry (an instance for a class)."""
     module = types.ModuleType(f"vilvik_user_{role}")
     module.__file__ = f"<{role}>"
+    # Registered so dataclasses and friends can find it; pickled by value so PyGAD's
+    # process pool can ship the user's functions to processes that never loaded it.
     sys.modules[module.__name__] = module
+    cloudpickle.register_pickle_by_value(module)
     try:
         exec(compile(source, f"<{role}>", "exec"), module.__dict__)
     except BaseException as error:
@@ -186,9 +213,10 @@ def _stopped_reason(ga: "pygad.GA", state: dict, num_generations: int) -> str:
     if ga.generations_completed - state["first_generation"] >= num_generations or not ga.stop_criteria:
         return "num_generations"
     history = [fitness_text(value) for value in ga.best_solutions_fitness]
-    for criterion in ga.stop_criteria:
+    texts = [criterion[0] + "_" + "_".join(_number_text(value) for value in criterion[1:])
+             for criterion in ga.stop_criteria]
+    for criterion, text in zip(ga.stop_criteria, texts):
         word = criterion[0]
-        text = word + "_" + "_".join(_number_text(value) for value in criterion[1:])
         if word == "reach":
             fitness = numpy.asarray(ga.last_generation_fitness, dtype=float)
             thresholds = numpy.asarray(criterion[1:], dtype=float)
@@ -204,7 +232,9 @@ def _stopped_reason(ga: "pygad.GA", state: dict, num_generations: int) -> str:
             return f"stop_criteria:{text}"
         elif word == "evaluations" and ga.num_fitness_evaluations >= int(criterion[1]):
             return f"stop_criteria:{text}"
-    return "stop_criteria"
+    # The run ended early, so a criterion fired even if its state has moved on since
+    # (e.g. a time limit measured a moment ago): name the first one.
+    return f"stop_criteria:{texts[0]}"
 
 
 def _number_text(value: Any) -> str:
@@ -221,7 +251,7 @@ def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging
         if code.get(role):
             callables[role] = load_entry(role, code[role], code[f"{role}_entry"])
     if spec.get("initial_population") is not None:
-        arguments["initial_population"] = spec["initial_population"]
+        arguments["initial_population"] = _sized_population(spec["initial_population"], arguments, callables, logger)
         arguments.pop("sol_per_pop", None)
         arguments.pop("num_genes", None)
     user_on_generation = callables.pop("on_generation", None)
@@ -243,6 +273,20 @@ def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging
         return pygad.GA(**arguments, **callables, on_generation=on_generation, logger=logger)
     except (TypeError, ValueError) as error:
         raise InvalidParameters(str(error)) from error
+
+
+def _sized_population(population: list, arguments: dict, callables: dict, logger: logging.Logger) -> list:
+    """A continued run's starting population, resized to the requested ``sol_per_pop``.
+
+    The parent's rows come first (the service already dropped the worst ones when the
+    population shrinks); missing rows are drawn the way PyGAD draws a fresh population
+    with the same parameters and seed.
+    """
+    wanted = arguments.get("sol_per_pop") or len(population)
+    if len(population) >= wanted:
+        return population[:wanted]
+    fresh = pygad.GA(**{**arguments, "initial_population": None}, **callables, logger=logger)
+    return population + fresh.population.tolist()[: wanted - len(population)]
 
 
 class InvalidParameters(Exception):
@@ -282,6 +326,7 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
         "generations_completed": int(ga.generations_completed),
         "last_generation_fitness": to_json(ga.last_generation_fitness),
         "population": to_json(ga.population),
+        "initial_population": to_json(ga.initial_population),
         "gene_type_single": bool(ga.gene_type_single),
         "stopped_reason": _stopped_reason(ga, state, int(spec["parameters"]["num_generations"])),
         "num_fitness_evaluations": int(ga.num_fitness_evaluations),

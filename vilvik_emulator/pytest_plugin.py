@@ -1,0 +1,73 @@
+"""pytest plugin, registered through the ``pytest11`` entry point: the emulator as fixtures.
+
+* ``vilvik_emulator_server`` (session): one in-memory emulator on a free loopback
+  port, bound in the calling thread so a bind error fails at once.
+* ``vilvik_emulator`` (function): an :class:`~vilvik_emulator.testing.EmulatorControl`
+  handle; the state is reset (jobs stopped) before the test.
+* ``vilvik_base_url``, ``vilvik_api_key``: what the SDK needs.
+* ``vilvik_client``: a ready ``vilvik.Client`` (needs the ``vilvik`` SDK installed).
+
+Choose a run mode per test with ``@pytest.mark.vilvik_mode("manual")``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from .config import RUN_MODES, Settings
+from .testing import EmulatorControl
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "vilvik_mode(mode): run the emulator in mode thread, sync or manual "
+                                       "for this test")
+
+
+@pytest.fixture(scope="session")
+def vilvik_emulator_server() -> Iterator["EmulatorServer"]:  # noqa: F821
+    from .emulator import Emulator
+    from .server import EmulatorServer
+
+    emulator = Emulator(Settings(db_path=None, port=0))
+    server = EmulatorServer(emulator, "127.0.0.1", 0)
+    emulator.start()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def vilvik_emulator(vilvik_emulator_server, request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
+    server = vilvik_emulator_server
+    control = EmulatorControl(server.url, api_key=server.emulator.default_api_key)
+    control.reset()
+    marker = request.node.get_closest_marker("vilvik_mode")
+    if marker is not None:
+        mode = marker.args[0] if marker.args else marker.kwargs.get("mode")
+        if mode not in RUN_MODES:
+            raise pytest.UsageError(f"vilvik_mode must be one of {', '.join(RUN_MODES)}, not {mode!r}")
+        control.update_account("acct_default", mode=mode)
+    yield control
+
+
+@pytest.fixture
+def vilvik_base_url(vilvik_emulator: EmulatorControl) -> str:
+    return vilvik_emulator.base_url
+
+
+@pytest.fixture
+def vilvik_api_key(vilvik_emulator: EmulatorControl) -> str:
+    return vilvik_emulator.api_key
+
+
+@pytest.fixture
+def vilvik_client(vilvik_emulator: EmulatorControl):
+    try:
+        import vilvik
+    except ImportError:  # pragma: no cover - depends on the user's environment
+        pytest.fail("the vilvik_client fixture needs the official SDK: pip install vilvik")
+    return vilvik.Client(api_key=vilvik_emulator.api_key, base_url=vilvik_emulator.base_url)
