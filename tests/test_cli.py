@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 
 import requests
 
+from helpers import EXAMPLE
 from serve_process import ServeProcess
 
 
@@ -109,3 +111,74 @@ def test_mode_flag(tmp_path):
         assert requests.get(f"{server.url}/_emulator/health", timeout=10).json()["mode"] == "manual"
     finally:
         server.terminate()
+
+
+# ---------------------------------------------------------------------- keys, reset, export, import
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vilvik_emulator", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_keys_on_the_database_file_when_no_server_runs(tmp_path):
+    database = str(tmp_path / "db.json")
+    created = cli("keys", "create", "--db", database, "--scopes", "submissions:read,results:read", "--name", "ci")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("vlk_test_") and key["scopes"] == ["submissions:read", "results:read"]
+    listing = cli("keys", "list", "--db", database)
+    assert key["id"] in listing.stdout and key["key"] not in listing.stdout
+    assert cli("keys", "revoke", key["id"], "--db", database).returncode == 0
+    server = ServeProcess("--db", database).start()
+    try:
+        response = requests.get(f"{server.api_url}/submissions", timeout=10,
+                                headers={"Authorization": f"Bearer {key['key']}"})
+        assert response.status_code == 401
+    finally:
+        server.terminate()
+
+
+def test_commands_go_through_a_running_server(tmp_path):
+    database = str(tmp_path / "db.json")
+    server = ServeProcess("--db", database, "--mode", "manual").start()
+    try:
+        key = json.loads(cli("keys", "create", "--db", database).stdout)
+        assert requests.get(f"{server.api_url}/submissions", timeout=10,
+                            headers={"Authorization": f"Bearer {key['key']}"}).status_code == 200
+        requests.post(f"{server.api_url}/submissions", json=EXAMPLE, headers=server.headers(), timeout=10)
+        exported = cli("export", str(tmp_path / "state.json"), "--db", database)
+        assert exported.returncode == 0, exported.stderr
+        assert cli("reset", "--db", database).returncode == 0
+        listed = requests.get(f"{server.api_url}/submissions", headers=server.headers(), timeout=10).json()
+        assert listed["results"] == []
+        assert cli("import", str(tmp_path / "state.json"), "--url", server.url).returncode == 0
+        listed = requests.get(f"{server.api_url}/submissions", headers=server.headers(), timeout=10).json()
+        assert len(listed["results"]) == 1
+    finally:
+        server.terminate()
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path):
+    missing = cli("keys", "revoke", "key_nope", "--db", str(tmp_path / "db.json"))
+    assert missing.returncode == 1 and "no key 'key_nope'" in missing.stderr
+    bad = cli("import", str(tmp_path / "absent.json"), "--db", str(tmp_path / "db.json"))
+    assert bad.returncode == 1 and "cannot read" in bad.stderr
+
+
+def test_seed_data_and_export_on_exit(tmp_path):
+    source = ServeProcess("--memory", "--mode", "manual").start()
+    requests.post(f"{source.api_url}/submissions", json={**EXAMPLE, "name": "seeded"}, headers=source.headers(),
+                  timeout=10)
+    snapshot = requests.get(f"{source.url}/_emulator/snapshot", timeout=10).json()
+    source.terminate()
+    (tmp_path / "seed.json").write_text(json.dumps(snapshot))
+
+    server = ServeProcess("--memory", "--mode", "manual", "--seed-data", str(tmp_path / "seed.json"),
+                          "--export-on-exit", str(tmp_path / "out.json")).start()
+    try:
+        rows = requests.get(f"{server.api_url}/submissions", headers=server.headers(), timeout=10).json()["results"]
+        assert [row["name"] for row in rows] == ["seeded"]
+    finally:
+        assert server.terminate() == 0
+    exported = json.loads((tmp_path / "out.json").read_text())
+    assert [row["name"] for row in exported["tables"]["submissions"].values()] == ["seeded"]

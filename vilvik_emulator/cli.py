@@ -1,24 +1,32 @@
 """The ``vilvik-emulator`` command.
 
 ``serve`` starts the emulator and prints what a client needs: the base URL, a ready
-API key and a copy-paste SDK snippet. Every flag also reads a
-``VILVIK_EMULATOR_*`` environment variable; flags win.
+API key and a copy-paste SDK snippet. ``keys``, ``reset``, ``export`` and ``import``
+act on a running server through its control plane, or, when no server holds the
+database, on the database file itself. Flags also read ``VILVIK_EMULATOR_*``
+environment variables; flags win.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import secrets
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import DEFAULT_DB_PATH, RUN_MODES, Limits, Settings, from_environment
 from .store import StoreError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+# ---------------------------------------------------------------------- serve
 
 def _serve_parser(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="run the emulator (HTTP API, control plane, dashboard)")
@@ -29,9 +37,13 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     storage.add_argument("--memory", action="store_true", help="keep everything in memory")
     serve.add_argument("--api-key", help="the default account's key (default: generated once per database; "
                                          "env VILVIK_EMULATOR_API_KEY)")
-    serve.add_argument("--mode", choices=RUN_MODES, help="how jobs run: thread (default), sync, manual")
+    serve.add_argument("--mode", choices=RUN_MODES, help="how jobs run: thread (default), sync, manual "
+                                                         "(env VILVIK_EMULATOR_MODE)")
     serve.add_argument("--admin-token", help="token the control plane requires off loopback "
                                              "(env VILVIK_EMULATOR_ADMIN_TOKEN)")
+    serve.add_argument("--seed-data", metavar="FILE", help="load this snapshot (e.g. fixtures/demo.json) at start, "
+                                                           "replacing the database's content")
+    serve.add_argument("--export-on-exit", metavar="FILE", help="write a snapshot of the whole state here on stop")
     serve.add_argument("--workers", type=int, help="worker pool size (default: CPU count)")
     serve.add_argument("--runtime-limit", type=float, help="seconds a job may run (default 600)")
     serve.add_argument("--memory-limit", type=int, help="MB of address space per job (default 2048)")
@@ -44,17 +56,17 @@ def build_settings(args: argparse.Namespace, environ: dict[str, str] | None = No
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
-    if args.memory:
+    if getattr(args, "memory", False):
         values["db_path"] = None
-    elif args.db:
+    elif getattr(args, "db", None):
         values["db_path"] = args.db
     values.setdefault("db_path", str(DEFAULT_DB_PATH))
-    if args.workers is not None:
+    if getattr(args, "workers", None) is not None:
         values["pool_size"] = args.workers
     limits = Limits()
-    if args.runtime_limit is not None:
+    if getattr(args, "runtime_limit", None) is not None:
         limits.runtime_seconds = args.runtime_limit
-    if args.memory_limit is not None:
+    if getattr(args, "memory_limit", None) is not None:
         limits.memory_mb = args.memory_limit
     return Settings(limits=limits, **values)
 
@@ -81,7 +93,12 @@ Use it from Python with the official SDK:
     print(result.best_fitness, result.best_solution)
 
 Press Ctrl-C to stop.
-""".replace(f"ready in {elapsed:.2f} s", f"ready in {elapsed:.2f} s", 1)
+"""
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"vilvik-emulator: {message}", file=sys.stderr)
+    return status
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -92,24 +109,30 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = build_settings(args)
     except ValueError as error:
-        print(f"vilvik-emulator: {error}", file=sys.stderr)
-        return 2
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.admin_token:
-        import secrets
-
+        return _fail(str(error), 2)
+    if settings.host not in LOOPBACK and not settings.admin_token:
         settings.admin_token = secrets.token_urlsafe(24)
+    seed = None
+    if args.seed_data:
+        try:
+            seed = json.loads(Path(args.seed_data).read_text())
+        except (OSError, ValueError) as error:
+            return _fail(f"cannot read --seed-data {args.seed_data}: {error}")
     try:
         emulator = Emulator(settings)
     except StoreError as error:
-        print(f"vilvik-emulator: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error))
     try:
+        if seed is not None:
+            emulator.import_snapshot(seed)
         server = EmulatorServer(emulator, settings.host, settings.port, log_requests=args.log_requests)
+    except ValueError as error:
+        emulator.close()
+        return _fail(f"--seed-data {args.seed_data} is not a snapshot: {error}")
     except OSError as error:
         emulator.close()
-        print(f"vilvik-emulator: cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
-              file=sys.stderr)
-        return 1
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}")
+    emulator.store.annotate_lock({"url": server.url})
     emulator.start()
 
     def stop(signum, frame) -> None:  # noqa: ARG001
@@ -122,8 +145,141 @@ def serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         print("vilvik-emulator: stopping (jobs are stopped, the database is checkpointed)", flush=True)
+        if args.export_on_exit:
+            emulator.runner.shutdown()
+            Path(args.export_on_exit).write_text(json.dumps(emulator.export_snapshot()))
+            print(f"vilvik-emulator: state exported to {args.export_on_exit}", flush=True)
         emulator.close()
     return 0
+
+
+# ---------------------------------------------------------------------- keys, reset, export, import
+
+class OfflineControl:
+    """The few control-plane calls the CLI needs, made directly on a database file."""
+
+    def __init__(self, emulator) -> None:
+        self.emulator = emulator
+
+    def create_key(self, account: str | None = None, *, scopes: list[str] | None = None, name: str | None = None,
+                   expires_at: str | None = None) -> dict:
+        from .clock import parse_ts
+
+        return self.emulator.accounts.create_key(account or "acct_default", name=name, scopes=scopes,
+                                                 expires_at=parse_ts(expires_at) if expires_at else None)
+
+    def keys(self, account: str | None = None) -> list[dict]:
+        accounts = self.emulator.accounts
+        return [accounts.key_view(record) for record in accounts.list_keys(account)]
+
+    def revoke_key(self, key_id: str) -> dict:
+        accounts = self.emulator.accounts
+        return accounts.key_view(accounts.revoke_key(key_id))
+
+    def reset(self, account: str | None = None) -> None:
+        self.emulator.reset(account)
+
+    def export_snapshot(self) -> dict:
+        return self.emulator.export_snapshot()
+
+    def import_snapshot(self, snapshot: dict) -> None:
+        self.emulator.import_snapshot(snapshot)
+
+
+def _target_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help=f"the database (default {DEFAULT_DB_PATH}; env VILVIK_EMULATOR_DB); when a "
+                                     "server holds it, the command goes through that server")
+    parser.add_argument("--url", help="a running emulator's address (http://127.0.0.1:8080) instead of --db")
+    parser.add_argument("--admin-token", help="the server's admin token, when it does not bind loopback")
+
+
+def _with_target(args: argparse.Namespace, action) -> int:
+    """Run ``action(control)`` against a running server or, if none holds the database, the file."""
+    from .testing import ControlError, EmulatorControl
+
+    def remote(url: str) -> int:
+        try:
+            return action(EmulatorControl(url, admin_token=args.admin_token))
+        except ControlError as error:
+            return _fail(f"{error.status} {error.code}: {error.message}")
+        except OSError as error:
+            return _fail(f"cannot reach {url}: {error}")
+
+    if args.url:
+        return remote(args.url)
+    from .emulator import Emulator
+
+    db_path = args.db or from_environment().get("db_path") or str(DEFAULT_DB_PATH)
+    try:
+        emulator = Emulator(Settings(db_path=str(db_path), checkpoint_interval=0))
+    except StoreError as error:
+        if error.owner and error.owner.get("url"):
+            return remote(error.owner["url"])
+        return _fail(str(error))
+    try:
+        return action(OfflineControl(emulator))
+    except Exception as error:  # an ApiError or ValueError from the services
+        return _fail(getattr(error, "message", None) or str(error))
+    finally:
+        emulator.close()
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def keys_command(args: argparse.Namespace) -> int:
+    def act(control) -> int:
+        if args.keys_command == "create":
+            scopes = [scope.strip() for scope in args.scopes.split(",")] if args.scopes else None
+            _print(control.create_key(args.account, scopes=scopes, name=args.name, expires_at=args.expires_at))
+        elif args.keys_command == "list":
+            rows = control.keys(args.account)
+            print(f"{'id':18} {'account':18} {'prefix':13} {'status':8} {'name':16} scopes")
+            for row in rows:
+                print(f"{row['id']:18} {row['account_id']:18} {row['prefix']:13} {row['status']:8} "
+                      f"{(row['name'] or '')[:16]:16} {','.join(row['scopes'])}")
+        else:
+            _print(control.revoke_key(args.key_id))
+        return 0
+
+    return _with_target(args, act)
+
+
+def reset_command(args: argparse.Namespace) -> int:
+    def act(control) -> int:
+        control.reset(args.account)
+        print("reset" + (f" account {args.account}" if args.account else ""))
+        return 0
+
+    return _with_target(args, act)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    def act(control) -> int:
+        document = json.dumps(control.export_snapshot())
+        if args.file == "-":
+            print(document)
+        else:
+            Path(args.file).write_text(document)
+            print(f"exported to {args.file}")
+        return 0
+
+    return _with_target(args, act)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    try:
+        snapshot = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
+    except (OSError, ValueError) as error:
+        return _fail(f"cannot read {args.file}: {error}")
+
+    def act(control) -> int:
+        control.import_snapshot(snapshot)
+        print(f"imported {args.file}")
+        return 0
+
+    return _with_target(args, act)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,15 +287,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"vilvik-emulator {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
+
+    keys = commands.add_parser("keys", help="create, list or revoke API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key (its secret is printed once)")
+    create.add_argument("--account", help="account id (default: the default account)")
+    create.add_argument("--scopes", help="comma-separated scopes (default: all)")
+    create.add_argument("--name")
+    create.add_argument("--expires-at", help="ISO-8601 expiry")
+    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--account")
+    revoke = key_commands.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    for sub in (create, listing, revoke):
+        _target_parser(sub)
+
+    reset = commands.add_parser("reset", help="stop jobs and clear the state (or one account's)")
+    reset.add_argument("--account")
+    _target_parser(reset)
+    export = commands.add_parser("export", help="write a snapshot of the whole state")
+    export.add_argument("file", help="output file, or - for stdout")
+    _target_parser(export)
+    load = commands.add_parser("import", help="replace the whole state with a snapshot")
+    load.add_argument("file", help="snapshot file, or - for stdin")
+    _target_parser(load)
+
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    handlers = {"serve": serve, "keys": keys_command, "reset": reset_command, "export": export_command,
+                "import": import_command}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["main", "build_settings", "os"]

@@ -175,8 +175,9 @@ class Emulator:
         self.runner.cancel_all()
         self.store.import_(snapshot)
         self.accounts.ensure_default_account(self.default_api_key)
-        self.idempotency.recover()
-        self.submissions.recover()
+        if self._started:  # otherwise start() recovers
+            self.idempotency.recover()
+            self.submissions.recover()
 
     def _reset_account(self, account_id: str) -> None:
         for submission in self.store.find(SUBMISSIONS, lambda row: row["account_id"] == account_id):

@@ -48,7 +48,23 @@ Predicate = Callable[[dict], bool]
 
 
 class StoreError(RuntimeError):
-    """The database cannot be opened (locked by another process, newer schema, corrupt)."""
+    """The database cannot be opened (locked by another process, newer schema, corrupt).
+
+    ``owner`` describes the process holding the lock, when that is the reason.
+    """
+
+    def __init__(self, message: str, owner: dict | None = None) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
+def read_lock_info(path: str | os.PathLike) -> dict | None:
+    """What the process holding ``path``'s lock wrote about itself, if anything."""
+    try:
+        info = json.loads(Path(str(path) + ".lock").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 class _InPlaceTable(Table):
@@ -235,16 +251,24 @@ class Store:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
             handle.close()
-            raise StoreError(
-                f"the database {self.path} is in use by {owner}; stop it or choose another --db") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+            owner = read_lock_info(self.path) or {}
+            described = f"pid {owner['pid']}" if owner.get("pid") else "another process"
+            if owner.get("url"):
+                described += f", serving {owner['url']}"
+            raise StoreError(f"the database {self.path} is in use by {described}; "
+                             "stop it or choose another --db", owner=owner) from None
         self._lock_handle = handle
+        self.annotate_lock({})
+
+    def annotate_lock(self, info: dict) -> None:
+        """Record who holds the database (pid, and the server URL) so the CLI can find it."""
+        if self._lock_handle is None:
+            return
+        self._lock_handle.seek(0)
+        self._lock_handle.truncate()
+        self._lock_handle.write(json.dumps({"pid": os.getpid(), **info}))
+        self._lock_handle.flush()
 
     def _rebuild_index(self) -> None:
         self._keys = {}

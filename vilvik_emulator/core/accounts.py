@@ -13,7 +13,7 @@ import hmac
 from datetime import datetime
 
 from ..clock import Clock, format_ts, parse_ts
-from ..errors import ApiError, FieldErrors, not_found
+from ..errors import ApiError, FieldErrors
 from ..ids import api_key_secret, prefixed_id
 from ..store import Store
 
@@ -66,7 +66,7 @@ class AccountService:
     def get_account(self, account_id: str) -> dict:
         account = self.store.get(ACCOUNTS, account_id)
         if account is None:
-            raise not_found("account")
+            raise ApiError("not_found", f"no account {account_id!r}")
         return account
 
     def list_accounts(self) -> list[dict]:
@@ -140,7 +140,7 @@ class AccountService:
     def get_key(self, key_id: str) -> dict:
         record = self.store.get(KEYS, key_id)
         if record is None:
-            raise not_found("key")
+            raise ApiError("not_found", f"no key {key_id!r}")
         return record
 
     def list_keys(self, account_id: str | None = None) -> list[dict]:

@@ -530,13 +530,14 @@ class SubmissionService:
         """After a restart: running jobs died with the old process; queued ones go back in line."""
         for submission in sorted(self.store.find(SUBMISSIONS, lambda row: row["status"] in ("queued", "running")),
                                  key=lambda row: row["seq"]):
+            account = self.store.get("accounts", submission["account_id"]) or {}
+            held = self.mode_for(account) == "manual" and not submission.get("worker_pid")
+            if submission["status"] == "running" and held:
+                continue  # moved to running by hand: no worker was lost
             if submission["status"] == "running":
                 self.finish(submission, Outcome("failed", error={
                     "code": "worker_lost", "message": "the emulator stopped while this job was running",
                     "traceback": ""}))
-            else:
-                account = self.store.get("accounts", submission["account_id"]) or {}
-                if self.mode_for(account) == "manual":
-                    continue
+            elif self.mode_for(account) != "manual":
                 self.runner.enqueue(self.job_spec(submission))
 
