@@ -6,18 +6,26 @@
   handle; the state is reset (jobs stopped) before the test.
 * ``vilvik_base_url``, ``vilvik_api_key``: what the SDK needs.
 * ``vilvik_client``: a ready ``vilvik.Client`` (needs the ``vilvik`` SDK installed).
+* ``vilvik_inprocess_session`` / ``vilvik_inprocess_client``: the same emulator with no
+  socket (a ``requests`` transport adapter into the WSGI app).
 
-Choose a run mode per test with ``@pytest.mark.vilvik_mode("manual")``.
+Choose a run mode per test with ``@pytest.mark.vilvik_mode("manual")``. Under
+pytest-xdist every worker process gets its own server, so tests never see each other's
+data.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+import requests
 
 from .config import RUN_MODES, Settings
 from .testing import EmulatorControl
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def vilvik_emulator_server() -> Iterator["EmulatorServer"]:  # noqa: F821
+def vilvik_emulator_server() -> Iterator[EmulatorServer]:
     from .emulator import Emulator
     from .server import EmulatorServer
 
@@ -71,3 +79,24 @@ def vilvik_client(vilvik_emulator: EmulatorControl):
     except ImportError:  # pragma: no cover - depends on the user's environment
         pytest.fail("the vilvik_client fixture needs the official SDK: pip install vilvik")
     return vilvik.Client(api_key=vilvik_emulator.api_key, base_url=vilvik_emulator.base_url)
+
+
+@pytest.fixture
+def vilvik_inprocess_session(vilvik_emulator, vilvik_emulator_server) -> requests.Session:
+    """A ``requests.Session`` whose calls to ``INPROCESS_URL`` enter the app directly."""
+    from .inprocess import inprocess_session
+
+    return inprocess_session(vilvik_emulator_server.app)
+
+
+@pytest.fixture
+def vilvik_inprocess_client(vilvik_emulator, vilvik_inprocess_session):
+    """A ``vilvik.Client`` on the in-process transport (same emulator, same state)."""
+    try:
+        import vilvik
+    except ImportError:  # pragma: no cover - depends on the user's environment
+        pytest.fail("the vilvik_inprocess_client fixture needs the official SDK: pip install vilvik")
+    from .inprocess import INPROCESS_URL
+
+    return vilvik.Client(api_key=vilvik_emulator.api_key, base_url=f"{INPROCESS_URL}/api/v1",
+                         session=vilvik_inprocess_session)

@@ -1,0 +1,79 @@
+"""An in-process transport: ``requests`` talking to the emulator's WSGI app with no socket.
+
+Mount it on a session and hand the session to the SDK::
+
+    session = inprocess_session(app)
+    client = vilvik.Client(api_key=key, base_url=f"{INPROCESS_URL}/api/v1", session=session)
+
+Requests go through the same Flask app (auth, faults, journal, everything), so a test
+gets identical behaviour without a port; an injected ``drop`` fault raises
+``requests.ConnectionError`` as a real dropped connection would.
+"""
+
+from __future__ import annotations
+
+import io
+from http.client import responses as reasons
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from .app import DROPPED_HEADER
+
+INPROCESS_URL = "http://vilvik-emulator.local"
+
+
+class InProcessAdapter(BaseAdapter):
+    def __init__(self, app) -> None:
+        super().__init__()
+        self.app = app
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout=None, verify=True,
+             cert=None, proxies=None) -> requests.Response:
+        parts = urlsplit(request.url)
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is not None and not isinstance(body, bytes):  # a file-like or generator body
+            body = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in body)
+        builder = EnvironBuilder(
+            path=parts.path or "/", query_string=parts.query, method=request.method,
+            base_url=f"{parts.scheme}://{parts.netloc}", headers=list(request.headers.items()), data=body or b"")
+        try:
+            environ = builder.get_environ()
+        finally:
+            builder.close()
+        environ["REMOTE_ADDR"] = "127.0.0.1"
+        iterable, status, headers = run_wsgi_app(self.app, environ)
+        try:
+            content = b"".join(iterable)
+        finally:
+            if hasattr(iterable, "close"):
+                iterable.close()
+        if headers.get(DROPPED_HEADER):
+            raise requests.ConnectionError("connection dropped by an injected fault", request=request)
+        response = requests.Response()
+        response.status_code = int(status.split(" ", 1)[0])
+        response.reason = reasons.get(response.status_code, "")
+        response.headers = CaseInsensitiveDict(headers.to_wsgi_list())
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = io.BytesIO(content)
+        response._content = content
+        response.url = request.url
+        response.request = request
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def inprocess_session(app) -> requests.Session:
+    """A ``requests.Session`` whose requests to :data:`INPROCESS_URL` go straight into ``app``."""
+    session = requests.Session()
+    session.mount(INPROCESS_URL, InProcessAdapter(app))
+    return session
