@@ -17,7 +17,13 @@ from .emulator import Emulator
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """HTTP/1.1 (keep-alive for SDK sessions) without a log line per request."""
+    """No log line per request.
+
+    Werkzeug's development server closes the connection after every response (it drains
+    unread request bodies by reading the socket, which would swallow a kept-alive
+    client's next request), so each SDK request opens a new connection; on loopback that
+    costs a few milliseconds per request (see bench/README.md).
+    """
 
     protocol_version = "HTTP/1.1"
 

@@ -25,6 +25,7 @@ Returned documents are shallow copies; stored documents are never mutated in pla
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import copy
 import fcntl
@@ -33,6 +34,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -42,7 +45,12 @@ from tinydb.table import Table
 
 SCHEMA_VERSION = 1
 META_TABLE = "_meta"
-JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024
+#: a checkpoint rewrites the whole file, so it waits until the journal holds at least
+#: this much, or a quarter of the database (amortised O(1) per write) ...
+CHECKPOINT_MIN_BYTES = 1024 * 1024
+#: ... or until writes have been quiet for ``checkpoint_interval`` seconds, or until
+#: the oldest unwritten change is this old
+CHECKPOINT_MAX_AGE = 60.0
 
 Predicate = Callable[[dict], bool]
 
@@ -89,6 +97,12 @@ class _InPlaceTable(Table):
 
         self._update_table(updater)
 
+    def raw_document(self, key: str) -> dict | None:
+        return self._read_table().get(key)
+
+    def raw_documents(self):
+        return self._read_table().values()
+
     def delete_document(self, key: str) -> None:
         def updater(table: dict) -> None:
             table.pop(key, None)
@@ -98,6 +112,12 @@ class _InPlaceTable(Table):
 
 class _Database(TinyDB):
     table_class = _InPlaceTable
+
+
+@dataclass
+class _Order:
+    key: Callable[[dict], tuple]
+    entries: list = field(default_factory=list)
 
 
 class _MemoryStorage(Storage):
@@ -183,11 +203,16 @@ class Store:
         self._tables: dict[str, _InPlaceTable] = {}
         #: table -> our string id -> TinyDB's document key
         self._keys: dict[str, dict[str, str]] = {}
+        #: table -> index name -> rows kept sorted by a key (see :meth:`ensure_order`)
+        self._orders: dict[str, dict[str, _Order]] = {}
         self._seq = 0
         self._pending: list[bytes] = []
         self._pending_durable = False
         self._transaction_depth = 0
         self._journal_bytes = 0
+        self._file_bytes = 0
+        self._last_write = 0.0
+        self._first_unwritten: float | None = None
         self._journal = None
         self._lock_handle = None
         self._closing = False
@@ -240,8 +265,11 @@ class Store:
         self._rebuild_index()
         replayed = self._replay_journal(self.rotated_journal_path) + self._replay_journal(self.journal_path)
         initialised = self._check_schema()
+        self._file_bytes = self.path.stat().st_size if self.path.exists() else 0
         if replayed or initialised:
-            atomic_write(self.path, _serialise(self._storage.data or {}))
+            payload = _serialise(self._storage.data or {})
+            atomic_write(self.path, payload)
+            self._file_bytes = len(payload)
             self.journal_path.unlink(missing_ok=True)
             self.rotated_journal_path.unlink(missing_ok=True)
         self._journal = open(self.journal_path, "ab")
@@ -329,18 +357,36 @@ class Store:
         op, name = record["op"], record["t"]
         table = self._table(name)
         keys = self._keys.setdefault(name, {})
+        orders = self._orders.get(name, {})
         if op == "put":
             document = record["doc"]
+            if orders and document["id"] in keys:
+                self._unorder(name, table.get(doc_id=keys[document["id"]]))
             table.put_document(record["k"], document)
             keys[document["id"]] = record["k"]
             self._seq = max(self._seq, int(record["k"]))
+            for order in orders.values():
+                bisect.insort(order.entries, (order.key(document), document["id"]))
         elif op == "del":
             key = keys.pop(record["id"], None)
             if key is not None:
+                if orders:
+                    self._unorder(name, table.get(doc_id=key))
                 table.delete_document(key)
         elif op == "clear":
             table.truncate()
             keys.clear()
+            for order in orders.values():
+                order.entries.clear()
+
+    def _unorder(self, name: str, document: dict | None) -> None:
+        if document is None:
+            return
+        for order in self._orders[name].values():
+            entry = (order.key(document), document["id"])
+            index = bisect.bisect_left(order.entries, entry)
+            if index < len(order.entries) and order.entries[index] == entry:
+                del order.entries[index]
 
     def _record(self, record: dict, durable: bool) -> None:
         # Serialising first fills the journal line and gives the stored document its
@@ -365,7 +411,10 @@ class Store:
             os.fsync(self._journal.fileno())
         self._pending_durable = False
         self._journal_bytes += len(payload)
-        if self._journal_bytes > JOURNAL_COMPACT_BYTES:
+        self._last_write = time.monotonic()
+        if self._first_unwritten is None:
+            self._first_unwritten = self._last_write
+        if self._journal_bytes > max(CHECKPOINT_MIN_BYTES, self._file_bytes // 4):
             self._wake_checkpointer.set()
 
     @contextlib.contextmanager
@@ -405,16 +454,30 @@ class Store:
                 _fsync_directory(self.path.parent)
                 self._journal = open(self.journal_path, "ab")
                 self._journal_bytes = 0
-            atomic_write(self.path, _serialise(snapshot))
+                self._first_unwritten = None
+            payload = _serialise(snapshot)
+            atomic_write(self.path, payload)
             self.rotated_journal_path.unlink(missing_ok=True)
+            self._file_bytes = len(payload)
 
     def _checkpoint_loop(self, interval: float) -> None:
+        """Checkpoint when the journal is large, when writes pause, or when changes get old.
+
+        Rewriting a large database every few seconds would stall requests for nothing:
+        the journal already makes every write durable.
+        """
         while True:
-            self._wake_checkpointer.wait(interval)
+            self._wake_checkpointer.wait(interval / 2)
             self._wake_checkpointer.clear()
             if self._closing:
                 return
-            if self._journal_bytes > 0:
+            if self._journal_bytes == 0:
+                continue
+            now = time.monotonic()
+            large = self._journal_bytes > max(CHECKPOINT_MIN_BYTES, self._file_bytes // 4)
+            quiet = now - self._last_write >= interval
+            old = self._first_unwritten is not None and now - self._first_unwritten >= CHECKPOINT_MAX_AGE
+            if large or quiet or old:
                 self.checkpoint()
 
     def close(self) -> None:
@@ -452,6 +515,34 @@ class Store:
                 return None
             document = self._table(table).get(doc_id=key)
             return dict(document) if document is not None else None
+
+    def ensure_order(self, table: str, name: str, key: Callable[[dict], tuple]) -> None:
+        """Keep ``table``'s rows sorted by ``key`` (which must be unique per row, and
+        change only through writes), for pages that need no full sort."""
+        with self._lock:
+            if name in self._orders.get(table, {}):
+                return
+            entries = sorted((key(document), document["id"]) for document in self._rows(table))
+            self._orders.setdefault(table, {})[name] = _Order(key, entries)
+
+    def ordered(self, table: str, name: str) -> list[tuple[tuple, str]]:
+        """A snapshot of an index: ascending ``(key, id)`` pairs."""
+        with self._lock:
+            return list(self._orders[table][name].entries)
+
+    def peek(self, table: str, record_id: str) -> dict | None:
+        """The stored document itself (no copy): strictly read-only, for hot read paths."""
+        with self._lock:
+            key = self._keys.get(table, {}).get(record_id)
+            return None if key is None else self._table(table).raw_document(key)
+
+    def scan(self, table: str, predicate: Predicate) -> list[dict]:
+        """Stored documents matching ``predicate``, without copies: strictly read-only."""
+        with self._lock:
+            return [document for document in self._rows(table) if predicate(document)]
+
+    def _rows(self, table: str):
+        return self._table(table).raw_documents()
 
     def find(self, table: str, predicate: Predicate | None = None) -> list[dict]:
         with self._lock:

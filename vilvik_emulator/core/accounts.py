@@ -31,6 +31,7 @@ ALL_SCOPES = (
 TIERS = ("free", "premium")
 DEFAULT_ACCOUNT_ID = "acct_default"
 KEY_PREFIX_LENGTH = 12
+LAST_USED_RESOLUTION = 60  # seconds
 
 
 def hash_secret(secret: str) -> str:
@@ -209,9 +210,14 @@ class AccountService:
         return account, record
 
     def _touch(self, record: dict, client_ip: str | None) -> None:
-        now = format_ts(self.clock.now())
-        if record["last_used_at"] != now or record["last_used_ip"] != client_ip:
-            self.store.update(KEYS, record["id"], {"last_used_at": now, "last_used_ip": client_ip}, durable=False)
+        """Record ``last_used_at``/``last_used_ip``, at most once a minute per key and address
+        (a write per request would turn read-only traffic into database rewrites)."""
+        now = self.clock.now()
+        last = record["last_used_at"]
+        if (last is None or record["last_used_ip"] != client_ip
+                or abs((now - parse_ts(last)).total_seconds()) >= LAST_USED_RESOLUTION):
+            self.store.update(KEYS, record["id"], {"last_used_at": format_ts(now), "last_used_ip": client_ip},
+                              durable=False)
 
 
 def validate_scopes(scopes: object, errors: FieldErrors, field: str = "scopes") -> list[str]:

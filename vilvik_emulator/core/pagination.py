@@ -90,20 +90,24 @@ class CursorCodec:
 
 
 def paginate(
-    rows: list[dict],
+    entries: list[tuple[tuple, str]],
     *,
+    fetch: Callable[[str], dict | None],
+    matches: Callable[[dict], bool],
     args: Mapping[str, Any],
     ordering: str,
-    sort_value: Callable[[dict], Any],
     codec: CursorCodec,
     page_url: str,
     render: Callable[[dict], dict],
 ) -> dict:
-    """One page of ``rows`` in ``ordering`` (``-field`` for descending).
+    """One page in ``ordering`` (``-field`` for descending) over sorted ``entries``.
 
-    ``sort_value`` maps a row to a comparable value; ties are broken by ``seq``.
-    ``page_url`` is the absolute URL of the collection; ``next``/``previous`` repeat
-    every query parameter the client sent (last value of each) with a new cursor.
+    ``entries`` are ascending ``((sort value, seq), id)`` pairs: a store index kept in
+    order (so a page costs O(page) instead of a sort of every row) or the caller's own
+    sorted rows. Rows are fetched by id and kept when ``matches`` says so, walking
+    only as far as the page (plus one row each way, to know if there is a next and a
+    previous page). ``next``/``previous`` repeat every query parameter the client sent
+    (the last value of each) with a new cursor.
     """
     size = parse_page_size(args)
     raw_cursor = last_value(args, "cursor")
@@ -111,74 +115,54 @@ def paginate(
     if cursor is not None and cursor.ordering != ordering:
         raise invalid_parameter("cursor", "belongs to another ordering; start again without a cursor")
     descending = ordering.startswith("-")
+    count = len(entries)
 
-    ascending = sorted(rows, key=lambda row: (sort_value(row), row["seq"]))
-    keys = [(sort_value(row), row["seq"]) for row in ascending]
-    if descending:
-        ascending.reverse()
-        keys.reverse()
-        # In output order keys now decrease; mirror them so bisect sees an increasing list.
-        position = _Mirror(keys)
-    else:
-        position = keys
+    def walk(position: int, step: int, wanted: int) -> tuple[list[tuple[tuple, dict]], int]:
+        """Up to ``wanted`` (key, row) pairs that match, from an output position on."""
+        found = []
+        while 0 <= position < count and len(found) < wanted:
+            key, record_id = entries[count - 1 - position if descending else position]
+            row = fetch(record_id)
+            if row is not None and matches(row):
+                found.append((key, row))
+            position += step
+        return found, position
 
+    keys = [entry[0] for entry in entries]
     if cursor is None:
-        start = 0
+        boundary_after = boundary_before = 0
     else:
         boundary = tuple(cursor.key)
-        if cursor.direction == "next":
-            start = bisect.bisect_right(position, _oriented(boundary, descending))
+        if descending:
+            boundary_after = count - bisect.bisect_left(keys, boundary)
+            boundary_before = count - bisect.bisect_right(keys, boundary)
         else:
-            end = bisect.bisect_left(position, _oriented(boundary, descending))
-            start = max(0, end - size)
-            size = end - start
-    page = ascending[start:start + size]
-    end = start + len(page)
+            boundary_after = bisect.bisect_right(keys, boundary)
+            boundary_before = bisect.bisect_left(keys, boundary)
 
-    query = {name: last_value(args, name) for name in _keys_of(args) if name != "cursor"}
+    if cursor is None or cursor.direction == "next":
+        page, position = walk(boundary_after, 1, size)
+        has_next = bool(walk(position, 1, 1)[0])
+        has_previous = bool(walk(boundary_after - 1, -1, 1)[0])
+    else:
+        page, position = walk(boundary_before - 1, -1, size)
+        page.reverse()
+        has_previous = bool(walk(position, -1, 1)[0])
+        has_next = bool(walk(boundary_before, 1, 1)[0])
 
-    def link(row: dict, direction: str) -> str:
-        token = codec.encode(Cursor(ordering, (sort_value(row), row["seq"]), direction))
+    query = {name: last_value(args, name) for name in dict.fromkeys(args.keys()) if name != "cursor"}
+
+    def link(key: tuple, direction: str) -> str:
+        token = codec.encode(Cursor(ordering, key, direction))
         return f"{page_url}?{urlencode({**query, 'cursor': token})}"
 
     return {
-        "results": [render(row) for row in page],
-        "next": link(page[-1], "next") if page and end < len(ascending) else None,
-        "previous": link(page[0], "previous") if page and start > 0 else None,
+        "results": [render(row) for _, row in page],
+        "next": link(page[-1][0], "next") if page and has_next else None,
+        "previous": link(page[0][0], "previous") if page and has_previous else None,
     }
 
 
-def _keys_of(args: Mapping[str, Any]) -> list[str]:
-    return list(dict.fromkeys(args.keys()))
-
-
-def _oriented(key: tuple, descending: bool) -> Any:
-    return _Reversed(key) if descending else key
-
-
-class _Reversed:
-    """Wraps a key so that comparisons are inverted (for descending orderings)."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    def __lt__(self, other: "_Reversed") -> bool:
-        return other.key < self.key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and other.key == self.key
-
-
-class _Mirror:
-    """A read-only view of a list with every element wrapped in :class:`_Reversed`."""
-
-    def __init__(self, items: list) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> _Reversed:
-        return _Reversed(self.items[index])
+def sorted_entries(rows: list[dict], sort_value: Callable[[dict], Any]) -> list[tuple[tuple, str]]:
+    """Entries for :func:`paginate` from rows already filtered (orderings with no index)."""
+    return sorted(((sort_value(row), row["seq"]), row["id"]) for row in rows)

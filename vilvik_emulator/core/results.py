@@ -18,7 +18,7 @@ from ..runner import Outcome
 from ..store import Store
 from . import render
 from .charts import fitness_chart
-from .pagination import CursorCodec, last_value, paginate, parse_ordering
+from .pagination import CursorCodec, last_value, paginate, parse_ordering, sorted_entries
 from .submissions import SUBMISSIONS, SubmissionService
 
 RESULTS = "results"
@@ -60,6 +60,7 @@ class ResultService:
         self.clock = clock
         self.codec = codec
         self.submissions = submissions
+        store.ensure_order(RESULTS, "created_at", lambda row: (row["created_at"], row["seq"]))
 
     # ------------------------------------------------------------------ recording
 
@@ -184,15 +185,20 @@ class ResultService:
                     raise invalid_parameter(name, "must be an ISO-8601 timestamp") from None
                 checks.append(lambda row, bound=bound, keep=keep: keep(parse_ts(row["created_at"]), bound))
         ordering = parse_ordering(args, ORDERINGS, "-created_at")
-        if ordering.lstrip("-") == "best_solution_fitness":
-            sort_value = lambda row: fitness_sort_value(row["best_solution_fitness"])  # noqa: E731
-        else:
-            sort_value = lambda row: row["created_at"]  # noqa: E731
         account_id = account["id"]
-        rows = self.store.find(RESULTS, lambda row: row["account_id"] == account_id
-                               and all(check(row) for check in checks))
-        return paginate(rows, args=args, ordering=ordering, sort_value=sort_value, codec=self.codec,
-                        page_url=page_url, render=render.result_row)
+
+        def matches(row: dict) -> bool:
+            return row["account_id"] == account_id and all(check(row) for check in checks)
+
+        common = {"args": args, "ordering": ordering, "codec": self.codec, "page_url": page_url,
+                  "render": render.result_row}
+        if ordering.lstrip("-") == "created_at":
+            return paginate(self.store.ordered(RESULTS, "created_at"),
+                            fetch=lambda record_id: self.store.peek(RESULTS, record_id), matches=matches, **common)
+        rows = self.store.scan(RESULTS, matches)
+        by_id = {row["id"]: row for row in rows}
+        entries = sorted_entries(rows, lambda row: fitness_sort_value(row["best_solution_fitness"]))
+        return paginate(entries, fetch=by_id.get, matches=bool, **common)
 
     def file(self, account: dict, result_id: str, name: str) -> tuple[bytes, str]:
         result = self.get(account, result_id)

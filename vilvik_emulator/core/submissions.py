@@ -23,7 +23,7 @@ from ..store import Store
 from . import render
 from .code import CODE_ROLES, CodeProblem, check_code_field
 from .credits import CreditService
-from .pagination import CursorCodec, last_value, paginate, parse_ordering
+from .pagination import CursorCodec, last_value, paginate, parse_ordering, sorted_entries
 from .parameters import accepted_parameters, effective_parameters, pygad_check
 from .quick_types import QUICK_TYPES, SUPPORTED_TYPES, QuickDraft
 
@@ -92,6 +92,7 @@ class SubmissionService:
         self.events = None  # webhook dispatcher, set by the emulator (optional)
         self._progress: dict[str, dict] = {}
         self._changed = threading.Condition()
+        store.ensure_order(SUBMISSIONS, "created_at", lambda row: (row["created_at"], row["seq"]))
 
     # ------------------------------------------------------------------ validation
 
@@ -322,13 +323,19 @@ class SubmissionService:
         predicate = self._filters(account, args)
         ordering = parse_ordering(args, ORDERINGS, "-created_at")
         field_name = ordering.lstrip("-")
+        common = {"args": args, "ordering": ordering, "codec": self.codec, "page_url": page_url,
+                  "render": render.submission_row}
+        if field_name == "created_at":  # the default: walk the store's index, no sort
+            return paginate(self.store.ordered(SUBMISSIONS, "created_at"),
+                            fetch=lambda record_id: self.store.peek(SUBMISSIONS, record_id), matches=predicate,
+                            **common)
         if field_name == "name":
             sort_value = lambda row: (row.get("name") or "").lower()  # noqa: E731
         else:
             sort_value = lambda row: row.get(field_name) or ""  # noqa: E731
-        rows = self.store.find(SUBMISSIONS, predicate)
-        return paginate(rows, args=args, ordering=ordering, sort_value=sort_value, codec=self.codec,
-                        page_url=page_url, render=render.submission_row)
+        rows = self.store.scan(SUBMISSIONS, predicate)
+        by_id = {row["id"]: row for row in rows}
+        return paginate(sorted_entries(rows, sort_value), fetch=by_id.get, matches=bool, **common)
 
     def _filters(self, account: dict, args: Any) -> Callable[[dict], bool]:
         checks: list[Callable[[dict], bool]] = []
@@ -528,9 +535,13 @@ class SubmissionService:
 
     def recover(self) -> None:
         """After a restart: running jobs died with the old process; queued ones go back in line."""
+        accounts: dict[str, dict] = {}
         for submission in sorted(self.store.find(SUBMISSIONS, lambda row: row["status"] in ("queued", "running")),
                                  key=lambda row: row["seq"]):
-            account = self.store.get("accounts", submission["account_id"]) or {}
+            account_id = submission["account_id"]
+            if account_id not in accounts:
+                accounts[account_id] = self.store.get("accounts", account_id) or {}
+            account = accounts[account_id]
             held = self.mode_for(account) == "manual" and not submission.get("worker_pid")
             if submission["status"] == "running" and held:
                 continue  # moved to running by hand: no worker was lost
