@@ -15,6 +15,17 @@ def fitness_func(ga_instance, solution, solution_idx):
 EXAMPLE = {"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 5,
            "num_generations": 100, "sol_per_pop": 10, "num_parents_mating": 4}
 
+#: a minimal valid import (contract §10): what ``vilvik.push`` would send for a tiny run
+IMPORT_BODY = {
+    "name": "imported",
+    "ga_parameters": {"num_generations": 2, "num_genes": 2, "sol_per_pop": 4, "num_parents_mating": 2},
+    "code": {"fitness_func": SPHERE},
+    "result": {"best_solution": [0.1, 0.2], "best_solution_fitness": -0.05,
+               "best_solutions_fitness": [-1.0, -0.5, -0.05], "generations_completed": 2,
+               "best_solution_generation": 2, "population": [[0.1, 0.2]] * 4},
+    "origin": {"client": "tests"},
+}
+
 NEVER_RETURNS = '''\
 def fitness_func(ga_instance, solution, solution_idx):
     while True:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers import EXAMPLE, Api, error_code
+from helpers import EXAMPLE, IMPORT_BODY, SPHERE, Api, error_code
 
 pytestmark = pytest.mark.vilvik_mode("manual")
 
@@ -33,7 +33,7 @@ MISSING_ID = "zzzZZZ999999"
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # template over {submission}, {result}
+    path: str  # template over {submission}, {result}, {upload}, {webhook}
     scopes: tuple[str, ...]
     success: int
     body: dict | None = None
@@ -63,6 +63,12 @@ ENDPOINTS = [
     Endpoint("POST", "results/{result}/continue", ("results:write", "submissions:write"), 202,
              {"num_generations": 3}),
     Endpoint("GET", "results/{result}/files/log.txt", ("results:read",), 200),
+    Endpoint("POST", "code-uploads/", ("code-uploads:write",), 201, {"content": SPHERE}),
+    Endpoint("GET", "code-uploads/", ("code-uploads:read",), 200),
+    Endpoint("GET", "code-uploads/{upload}", ("code-uploads:read",), 200),
+    Endpoint("POST", "imports/", ("imports:write",), 201, IMPORT_BODY),
+    Endpoint("GET", "webhooks/", ("webhooks:read",), 200),
+    Endpoint("GET", "webhooks/{webhook}/deliveries", ("webhooks:read",), 200),
 ]
 WITH_ID = [endpoint for endpoint in ENDPOINTS if endpoint.has_id]
 SCOPE_CASES = [(endpoint, scope) for endpoint in ENDPOINTS for scope in endpoint.scopes]
@@ -85,7 +91,8 @@ def test_endpoint_table_covers_every_keyed_route(vilvik_emulator_server):
     assert open_routes <= {"health", "openapi.json", "auth/device/code", "auth/device/token"}, open_routes
     routes = {route for route in routes if route[1] not in open_routes}
     table = {(endpoint.method, endpoint.path.replace("{submission}", "<submission_id>")
-              .replace("{result}", "<result_id>").replace("log.txt", "<name>").rstrip("/"), endpoint.scopes)
+              .replace("{result}", "<result_id>").replace("log.txt", "<name>").replace("{upload}", "<code_id>")
+              .replace("{webhook}", "<webhook_id>").rstrip("/"), endpoint.scopes)
              for endpoint in ENDPOINTS}
     assert routes == table
 
@@ -97,7 +104,9 @@ def ids(api, control) -> dict:
     control.succeed(submission_id, best_solution_fitness=2.0)
     detail = api.get(f"submissions/{submission_id}").json()
     assert detail["status"] == "succeeded" and detail["result_id"], detail
-    return {"submission": submission_id, "result": detail["result_id"]}
+    upload = api.post("code-uploads", json={"content": SPHERE}).json()["code_id"]
+    webhook = control.create_webhook("http://127.0.0.1:9/hooks")["id"]
+    return {"submission": submission_id, "result": detail["result_id"], "upload": upload, "webhook": webhook}
 
 
 def assert_untouched(api, ids) -> None:
@@ -253,7 +262,7 @@ def test_key_without_any_scope_is_403(api, control, ids, endpoint):
 @pytest.mark.parametrize("endpoint", WITH_ID, ids=str)
 def test_other_accounts_id_is_404_like_a_missing_id(api, other_account, ids, endpoint):
     foreign = endpoint.call(other_account, ids)
-    missing = endpoint.call(other_account, {"submission": MISSING_ID, "result": MISSING_ID})
+    missing = endpoint.call(other_account, {name: MISSING_ID for name in ids})
     for response in (foreign, missing):
         assert_error(response, 404, "not_found")
     assert foreign.json()["error"]["message"] == missing.json()["error"]["message"]

@@ -44,6 +44,8 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--seed-data", metavar="FILE", help="load this snapshot (e.g. fixtures/demo.json) at start, "
                                                            "replacing the database's content")
     serve.add_argument("--export-on-exit", metavar="FILE", help="write a snapshot of the whole state here on stop")
+    serve.add_argument("--auto-approve-login", action="store_true",
+                       help="approve every `vilvik login` at once (demos)")
     serve.add_argument("--workers", type=int, help="worker pool size (default: CPU count)")
     serve.add_argument("--runtime-limit", type=float, help="seconds a job may run (default 600)")
     serve.add_argument("--memory-limit", type=int, help="MB of address space per job (default 2048)")
@@ -63,6 +65,8 @@ def build_settings(args: argparse.Namespace, environ: dict[str, str] | None = No
     values.setdefault("db_path", str(DEFAULT_DB_PATH))
     if getattr(args, "workers", None) is not None:
         values["pool_size"] = args.workers
+    if getattr(args, "auto_approve_login", False):
+        values["auto_approve_login"] = True
     limits = Limits()
     if getattr(args, "runtime_limit", None) is not None:
         limits.runtime_seconds = args.runtime_limit

@@ -40,7 +40,13 @@ class Settings:
     default_credits: float = 1000.0
     cpu_rate: float = 0.01
     memory_rate: float = 0.002
-    #: seconds between checkpoints of the journal into the TinyDB file
+    #: approve every `vilvik login` at once (demos without a browser)
+    auto_approve_login: bool = False
+    #: seconds a `vilvik login` client is told to wait between polls
+    device_poll_interval: float = 5.0
+    #: optional per-key request limit {"requests": N, "window_seconds": S}; off by default
+    rate_limit: dict | None = None
+    #: seconds of quiet after writes before the journal is checkpointed into the TinyDB file
     checkpoint_interval: float = 2.0
 
     def __post_init__(self) -> None:

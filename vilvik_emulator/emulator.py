@@ -15,19 +15,24 @@ from .clock import Clock
 from .config import RUN_MODES, Settings
 from .errors import FieldErrors
 from .core.accounts import ACCOUNTS, KEYS, SETTINGS, AccountService
+from .core.code_uploads import CODE_UPLOADS, CodeUploadService
 from .core.credits import LEDGER, CreditService
+from .core.device_login import DEVICE_CODES, DeviceLoginService
 from .core.faults import FaultService
 from .core.journal import RequestJournal
 from .core.idempotency import TABLE as IDEMPOTENCY, IdempotencyService
+from .core.imports import IMPORTS, ImportService
+from .core.rate_limits import RequestRateLimiter
 from .core.pagination import CursorCodec
 from .core.results import RESULTS, ResultService
 from .core.submissions import SUBMISSIONS, SubmissionService
+from .core.webhooks import DELIVERIES, WEBHOOKS, WebhookService
 from .runner import Runner
 from .store import Store
 
 LIMIT_RANGES = {"runtime_seconds": (0.1, 86_400), "memory_mb": (64, 1_048_576),
                 "output_bytes": (0, 1 << 30), "max_processes": (1, 100_000)}
-SETTING_RANGES = {"pool_size": (1, 256), "max_body_bytes": (1024, 1 << 30), "default_credits": (0, 1e12),
+SETTING_RANGES = {"device_poll_interval": (0, 60), "pool_size": (1, 256), "max_body_bytes": (1024, 1 << 30), "default_credits": (0, 1e12),
                   "cpu_rate": (0, 1e6), "memory_rate": (0, 1e6)}
 
 
@@ -37,7 +42,7 @@ def _number_in(value: object, low: float, high: float) -> bool:
 
 
 #: tables emptied by a full reset (accounts and keys are pruned, not emptied)
-STATE_TABLES = (SUBMISSIONS, RESULTS, IDEMPOTENCY, LEDGER)
+STATE_TABLES = (SUBMISSIONS, RESULTS, IDEMPOTENCY, LEDGER, CODE_UPLOADS, IMPORTS, DEVICE_CODES, WEBHOOKS, DELIVERIES)
 
 
 class Emulator:
@@ -55,6 +60,15 @@ class Emulator:
         self.submissions = SubmissionService(self.store, self.clock, self.credits, self.codec, self.mode_for)
         self.results = ResultService(self.store, self.clock, self.codec, self.submissions)
         self.submissions.results = self.results
+        self.code_uploads = CodeUploadService(self.store, self.clock, self.codec)
+        self.submissions.code_uploads = self.code_uploads
+        self.imports = ImportService(self.store, self.clock, self.submissions)
+        self.rate_limiter = RequestRateLimiter(self.clock)
+        self.device_login = DeviceLoginService(self.store, self.clock, self.accounts, lambda: self.settings)
+        #: where the emulator is reachable (set by the HTTP server), for URLs in webhook payloads
+        self.public_url = "http://127.0.0.1"
+        self.webhooks = WebhookService(self.store, self.clock, self.codec, self.version, lambda: self.public_url)
+        self.submissions.events = self.webhooks
         self.runner = Runner(self.submissions, limits=lambda: dataclasses.asdict(self.settings.limits),
                              pool_size=lambda: self.settings.pool_size)
         self.submissions.runner = self.runner
@@ -78,12 +92,14 @@ class Emulator:
         if not self._started:
             self._started = True
             self.runner.start()
+            self.webhooks.start()
             self.idempotency.recover()
             self.submissions.recover()
         return self
 
     def close(self) -> None:
         self.runner.shutdown()
+        self.webhooks.stop()
         self.store.close()
 
     # ------------------------------------------------------------------ runtime configuration
@@ -98,6 +114,9 @@ class Emulator:
             "default_credits": settings.default_credits,
             "cpu_rate": settings.cpu_rate,
             "memory_rate": settings.memory_rate,
+            "rate_limit": settings.rate_limit,
+            "auto_approve_login": settings.auto_approve_login,
+            "device_poll_interval": settings.device_poll_interval,
         }
 
     def configure(self, changes: dict) -> dict:
@@ -120,6 +139,17 @@ class Emulator:
             elif name == "mode":
                 if value not in RUN_MODES:
                     errors.add("mode", f"must be one of {', '.join(RUN_MODES)}")
+                updates[name] = value
+            elif name == "auto_approve_login":
+                if not isinstance(value, bool):
+                    errors.add(name, "must be true or false")
+                updates[name] = value
+            elif name == "rate_limit":
+                if value is not None and not (isinstance(value, dict) and set(value) == {"requests", "window_seconds"}
+                                              and _number_in(value["requests"], 1, 1_000_000)
+                                              and float(value["requests"]).is_integer()
+                                              and _number_in(value["window_seconds"], 0.001, 86_400)):
+                    errors.add("rate_limit", "must be null or {\"requests\": <integer>, \"window_seconds\": <number>}")
                 updates[name] = value
             elif name in SETTING_RANGES:
                 if not _number_in(value, *SETTING_RANGES[name]):
@@ -150,9 +180,11 @@ class Emulator:
             self._reset_account(account_id)
             return
         self.runner.cancel_all()
+        self.webhooks.clear()
         self.clock.reset()
         self.faults.clear()
         self.journal.clear()
+        self.rate_limiter.clear()
         if not keep_config:
             self.settings = dataclasses.replace(self.initial_settings,
                                                 limits=dataclasses.replace(self.initial_settings.limits))

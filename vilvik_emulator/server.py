@@ -49,6 +49,7 @@ class EmulatorServer:
         self._server.log_requests = log_requests  # type: ignore[attr-defined]
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        emulator.public_url = self.url
 
     @property
     def host(self) -> str:

@@ -159,6 +159,62 @@ class EmulatorControl:
     def import_snapshot(self, snapshot: dict) -> None:
         self.request("PUT", "snapshot", json=snapshot, timeout=300)
 
+    # ------------------------------------------------------------------ webhooks
+
+    def create_webhook(self, url: str, *, account: str | None = None, events: list[str] | None = None,
+                       description: str | None = None, is_active: bool | None = None) -> dict:
+        """A webhook; its signing secret is in ``["secret"]`` (and only there)."""
+        body: dict[str, Any] = {"url": url}
+        for name, value in (("account", account), ("events", events), ("description", description),
+                            ("is_active", is_active)):
+            if value is not None:
+                body[name] = value
+        return self.request("POST", "webhooks", json=body)
+
+    def webhooks(self, account: str | None = None) -> list[dict]:
+        return self.request("GET", "webhooks", params={"account": account} if account else None)["results"]
+
+    def update_webhook(self, webhook_id: str, **fields: Any) -> dict:
+        return self.request("PATCH", f"webhooks/{webhook_id}", json=fields)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.request("DELETE", f"webhooks/{webhook_id}")
+
+    def test_webhook(self, webhook_id: str) -> dict:
+        """Send a ``webhook.test`` event; returns its ``event_id``."""
+        return self.request("POST", f"webhooks/{webhook_id}/test")
+
+    def deliveries(self, *, webhook_id: str | None = None, account: str | None = None,
+                   submission_id: str | None = None, event_id: str | None = None, page_size: int = 100) -> list[dict]:
+        """Delivery attempts, newest first (one page)."""
+        params: dict[str, Any] = {"page_size": page_size}
+        for name, value in (("account", account), ("submission_id", submission_id), ("event_id", event_id)):
+            if value is not None:
+                params[name] = value
+        path = f"webhooks/{webhook_id}/deliveries" if webhook_id else "deliveries"
+        return self.request("GET", path, params=params)["results"]
+
+    def drain_deliveries(self, timeout: float = 30) -> dict:
+        """Wait until no delivery is due or on the wire (later retries may stay scheduled)."""
+        return self.request("POST", "deliveries/drain", json={"timeout": timeout}, timeout=timeout + 30)
+
+    def account_webhook_secret(self, account: str = "acct_default") -> str:
+        """The secret signing deliveries to submissions' own ``webhook_url``."""
+        return self.request("GET", f"accounts/{account}/webhook-secret")["secret"]
+
+    # ------------------------------------------------------------------ device login
+
+    def device_logins(self) -> list[dict]:
+        """Pending ``vilvik login`` requests."""
+        return self.request("GET", "device-logins")["results"]
+
+    def approve_login(self, user_code: str, account: str | None = None) -> dict:
+        return self.request("POST", f"device-logins/{user_code}/approve",
+                            json={"account": account} if account else {})
+
+    def deny_login(self, user_code: str) -> dict:
+        return self.request("POST", f"device-logins/{user_code}/deny", json={})
+
     # ------------------------------------------------------------------ clock
 
     def clock(self) -> dict:

@@ -89,9 +89,10 @@ def authenticated(*scopes: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            account, key = emulator().accounts.authenticate(request.headers.get("Authorization"), scopes,
-                                                           client_ip())
+            instance = emulator()
+            account, key = instance.accounts.authenticate(request.headers.get("Authorization"), scopes, client_ip())
             g.account, g.api_key = account, key
+            instance.rate_limiter.check(key["id"], instance.settings.rate_limit)
             return view(*args, **kwargs)
 
         wrapper.required_scopes = scopes

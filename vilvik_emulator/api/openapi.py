@@ -37,6 +37,9 @@ SCOPES = ["submissions:read", "submissions:write", "results:read", "results:writ
 TIERS = ["free", "premium"]
 RUN_MODES = ["thread", "sync", "manual"]
 KEY_STATUSES = ["active", "revoked", "expired"]
+WEBHOOK_EVENTS = ["submission.succeeded", "submission.failed", "submission.cancelled", "result.completed"]
+DEVICE_ERRORS = ["authorization_pending", "slow_down", "access_denied", "expired_token", "invalid_grant",
+                 "invalid_request"]
 CODE_ROLES = ["fitness_func", "on_start", "on_fitness", "on_parents", "on_crossover", "on_mutation",
               "on_generation", "on_stop", "gene_constraint"]
 
@@ -52,6 +55,10 @@ ERROR_CODES = {
 #: reusable error responses: name -> (status, error codes it may carry, description, extra headers)
 ERROR_RESPONSES: dict[str, tuple[int, list[str], str, dict[str, Any]]] = {
     "InvalidJson": (400, ["invalid_json"], "The body is not valid JSON or not a JSON object.", {}),
+    "DeviceTokenError": (400, ["invalid_json"], "Not (yet) a key: RFC 8628's `{\"error\": ...}` "
+                                                "(`authorization_pending`, `slow_down`, `access_denied`, "
+                                                "`expired_token`, `invalid_grant`, `invalid_request`), or the "
+                                                "error envelope when the body is not a JSON object.", {}),
     "InvalidParameter": (400, ["invalid_parameter"], "A query parameter is malformed or out of range.", {}),
     "InvalidJsonOrParameter": (400, ["invalid_json", "invalid_parameter"],
                                "The body is not a JSON object, or the Idempotency-Key header is malformed.", {}),
@@ -482,7 +489,99 @@ def _schemas() -> dict[str, dict]:
             "default_credits": {"type": "number", "minimum": 0},
             "cpu_rate": {"type": "number", "minimum": 0},
             "memory_rate": {"type": "number", "minimum": 0},
+            "rate_limit": {"anyOf": [{"type": "null"}, schema_ref("RateLimit")],
+                           "description": "The optional per-key request limit; null when off (the default)."},
+            "auto_approve_login": {"type": "boolean"},
+            "device_poll_interval": {"type": "number", "minimum": 0},
         }, description="The settings that can change while the server runs."),
+        "RateLimit": obj({"requests": {"type": "integer", "minimum": 1},
+                          "window_seconds": {"type": "number", "exclusiveMinimum": 0}}),
+        # --- code uploads (contract §9)
+        "CodeUploadRow": obj({
+            "code_id": {"type": "string", "pattern": r"^code_[A-Za-z0-9]{12}$"},
+            "content_size": {"type": "integer", "minimum": 1, "description": "Bytes of the UTF-8 source."},
+            "content_sha256": {"type": "string", "pattern": r"^[0-9a-f]{64}$"},
+            "created_at": schema_ref("Timestamp"),
+            "expires_at": {**schema_ref("Timestamp"), "description": "Seven days after creation (emulator clock)."},
+            "is_expired": {"type": "boolean"},
+        }),
+        "CodeUploadDetail": {"allOf": [schema_ref("CodeUploadRow"), obj({"content": {"type": "string"}})]},
+        "CodeUploadList": {"allOf": [schema_ref("Page"), obj({
+            "results": {"type": "array", "items": schema_ref("CodeUploadRow")}})]},
+        # --- imports (contract §10)
+        "ImportCreated": obj({
+            "id": {"type": "string", "pattern": r"^imp_[A-Za-z0-9]{12}$"},
+            "submission_id": schema_ref("ResourceId"),
+            "result_id": schema_ref("ResourceId"),
+            "result_url": url,
+        }),
+        # --- webhooks (contract §11)
+        "WebhookEvent": {"type": "string", "enum": WEBHOOK_EVENTS},
+        "Webhook": obj({
+            "id": {"type": "string", "pattern": r"^wh_[A-Za-z0-9]{12}$"},
+            "url": url,
+            "events": {"type": "array", "items": schema_ref("WebhookEvent"), "minItems": 1, "uniqueItems": True},
+            "description": {"type": ["string", "null"]},
+            "is_active": {"type": "boolean"},
+            "created_at": schema_ref("Timestamp"),
+        }),
+        "WebhookList": obj({"results": {"type": "array", "items": schema_ref("Webhook")},
+                            "next": {"type": "null"}, "previous": {"type": "null"}},
+                           description="Every webhook of the account (the SDK pages nothing)."),
+        "WebhookAdmin": {"allOf": [schema_ref("Webhook"), obj({"account_id": account_id})]},
+        "WebhookWithSecret": {"allOf": [schema_ref("WebhookAdmin"), obj({
+            "secret": {"type": "string", "pattern": r"^whsec_[A-Za-z0-9]{32}$",
+                       "description": "The signing secret: shown here and nowhere else."}})]},
+        "WebhookAdminList": obj({"results": {"type": "array", "items": schema_ref("WebhookAdmin")}}),
+        "Delivery": obj({
+            "id": {"type": "string", "pattern": r"^dlv_[A-Za-z0-9]{12}$"},
+            "webhook_id": {"type": ["string", "null"],
+                           "description": "Null for a delivery to a submission's own `webhook_url`."},
+            "submission_id": schema_ref("NullableResourceId"),
+            "event_id": {"type": "string", "format": "uuid"},
+            "event_type": {"type": "string", "enum": [*WEBHOOK_EVENTS, "webhook.test"]},
+            "url": url,
+            "attempt": {"type": "integer", "minimum": 1, "maximum": 5},
+            "status_code": {"type": ["integer", "null"], "description": "Null when no response came."},
+            "duration_ms": {"type": "number", "minimum": 0},
+            "error": {"type": ["string", "null"]},
+            "succeeded": {"type": "boolean"},
+            "final": {"type": "boolean", "description": "No further attempt will be made."},
+            "next_attempt_at": schema_ref("NullableTimestamp"),
+            "response_body": {"type": ["string", "null"], "description": "The first 2 KiB of the answer."},
+            "created_at": schema_ref("Timestamp"),
+        }, description="One delivery attempt."),
+        "DeliveryList": {"allOf": [schema_ref("Page"), obj({
+            "results": {"type": "array", "items": schema_ref("Delivery"), "description": "Newest first."}})]},
+        "WebhookTestSent": obj({"event_id": {"type": "string", "format": "uuid"},
+                                "event_type": {"const": "webhook.test"}}),
+        "DeliveriesDrained": obj({"in_flight": {"type": "integer", "minimum": 0},
+                                  "scheduled": {"type": "integer", "minimum": 0,
+                                                "description": "Retries waiting for their time."},
+                                  "next_attempt_at": schema_ref("NullableTimestamp")}),
+        "WebhookSecret": obj({"secret": {"type": "string", "pattern": r"^whsec_[A-Za-z0-9]{32}$"}}),
+        # --- device login (contract §12, RFC 8628)
+        "DeviceCode": obj({
+            "device_code": {"type": "string", "minLength": 1},
+            "user_code": {"type": "string", "pattern": r"^[A-Z]{4}-[A-Z]{4}$"},
+            "verification_uri": url,
+            "verification_uri_complete": url,
+            "expires_in": {"type": "integer", "minimum": 1},
+            "interval": {"type": "number", "minimum": 0},
+        }),
+        "DeviceToken": obj({"api_key": {"type": "string", "pattern": r"^vlk_test_[A-Za-z0-9]{32}$"}}),
+        "DeviceError": obj({"error": {"type": "string", "enum": DEVICE_ERRORS}},
+                           description="RFC 8628's flat error body (not the API's envelope): what `vilvik login` "
+                                       "parses."),
+        "DeviceLogin": obj({
+            "user_code": {"type": "string", "pattern": r"^[A-Z]{4}-[A-Z]{4}$"},
+            "status": {"type": "string", "enum": ["pending", "approved", "denied", "consumed"]},
+            "account_id": {"type": ["string", "null"]},
+            "key_id": {"type": ["string", "null"]},
+            "created_at": schema_ref("Timestamp"),
+            "expires_at": schema_ref("Timestamp"),
+        }),
+        "DeviceLoginList": obj({"results": {"type": "array", "items": schema_ref("DeviceLogin")}}),
     }
     schemas.update(_request_schemas())
     return schemas
@@ -569,6 +668,12 @@ def _request_schemas() -> dict[str, dict]:
             "default_credits": {"type": "number", "minimum": 0},
             "cpu_rate": {"type": "number", "minimum": 0},
             "memory_rate": {"type": "number", "minimum": 0},
+            "rate_limit": {"anyOf": [{"type": "null"}, closed({"requests": {"type": "integer", "minimum": 1},
+                                                               "window_seconds": {"type": "number",
+                                                                                  "exclusiveMinimum": 0}},
+                                                              required=("requests", "window_seconds"))]},
+            "auto_approve_login": {"type": "boolean"},
+            "device_poll_interval": {"type": "number", "minimum": 0, "maximum": 60},
         }, description="Only the settings sent change; every one is checked before any applies."),
         "FaultCreate": closed({
             "method": {"type": "string", "default": "*"},
@@ -586,6 +691,41 @@ def _request_schemas() -> dict[str, dict]:
         }),
         "SnapshotImport": {**schema_ref("Snapshot"),
                            "description": "A document exported by `GET /_emulator/snapshot`."},
+        "CodeUploadCreate": closed({"content": {"type": "string", "minLength": 1,
+                                                "description": "Python source."}}, required=("content",)),
+        "ImportCreate": closed({
+            "name": {"type": ["string", "null"], "maxLength": 200},
+            "description": {"type": ["string", "null"], "maxLength": 10_000},
+            "ga_parameters": {"type": "object", "required": ["num_generations"],
+                              "description": "Any PyGAD parameter, in the SDK's JSON forms."},
+            "code": {"type": "object", "required": ["fitness_func"],
+                     "description": "Code fields; a missing `<role>_entry` is detected like the SDK does."},
+            "result": {"type": "object", "required": ["best_solution", "best_solution_fitness",
+                                                      "best_solutions_fitness", "generations_completed",
+                                                      "best_solution_generation"]},
+            "origin": {"type": "object"},
+        }, required=("ga_parameters", "code", "result")),
+        "WebhookCreate": closed({
+            "account": {"type": "string", "description": "Default: the default account."},
+            "url": {"type": "string", "pattern": r"^https?://"},
+            "events": {"type": "array", "items": schema_ref("WebhookEvent"), "minItems": 1,
+                       "description": "Default: every event."},
+            "description": {"type": ["string", "null"], "maxLength": 1000},
+            "is_active": {"type": "boolean", "default": True},
+        }, required=("url",)),
+        "WebhookUpdate": closed({
+            "url": {"type": "string", "pattern": r"^https?://"},
+            "events": {"type": "array", "items": schema_ref("WebhookEvent"), "minItems": 1},
+            "description": {"type": ["string", "null"], "maxLength": 1000},
+            "is_active": {"type": "boolean"},
+        }),
+        "DrainRequest": closed({"timeout": {"type": "number", "minimum": 0, "maximum": 600, "default": 30}}),
+        "DeviceCodeRequest": {"type": "object", "description": "The SDK sends `{}`."},
+        "DeviceTokenRequest": {"type": "object", "properties": {"device_code": {"type": "string"}},
+                               "required": ["device_code"]},
+        "DeviceApproval": closed({"account": {"type": "string",
+                                              "description": "The account the key is for (default: the default "
+                                                             "account)."}}),
         "AdvanceRequest": closed({
             "to": {"type": "string", "enum": ["running", "run", "succeeded", "failed", "cancelled"]},
             "result": {"type": "object", "description": "With `succeeded`: canned result values."},
@@ -599,6 +739,12 @@ def _request_schemas() -> dict[str, dict]:
 def _responses() -> dict[str, dict]:
     responses = {}
     for name, (status, codes, description, headers) in ERROR_RESPONSES.items():
+        if name == "DeviceTokenError":
+            responses[name] = {"description": description, "headers": standard_headers(**headers),
+                               "content": json_content({"anyOf": [schema_ref("DeviceError"), {"allOf": [
+                                   schema_ref("Error"),
+                                   {"properties": {"error": {"properties": {"code": {"enum": codes}}}}}]}]})}
+            continue
         narrowed = {"allOf": [schema_ref("Error"), {"properties": {"error": {"properties": {
             "code": {"enum": codes}}}}}]}
         responses[name] = {"description": description, "headers": standard_headers(**headers),
@@ -636,6 +782,9 @@ def _parameters() -> dict[str, dict]:
         "FileName": path_parameter("name", "A file name from the result's `files`.", {"type": "string"}),
         "AccountId": path_parameter("account_id", "An account id.", schema_ref("AccountId")),
         "KeyId": path_parameter("key_id", "A key id.", {"type": "string"}),
+        "CodeId": path_parameter("code_id", "A code upload id.", {"type": "string"}),
+        "WebhookId": path_parameter("webhook_id", "A webhook id.", {"type": "string"}),
+        "UserCode": path_parameter("user_code", "The code `vilvik login` shows.", {"type": "string"}),
         "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
                            "description": "Retry safely: the same key within 24 hours replays the first response "
                                           "(contract §4a).",
@@ -763,6 +912,57 @@ def _api_paths() -> dict[str, dict]:
                 security=keyed("results:write", "submissions:write"),
                 description="Starts from the result's final population; `num_genes` and `gene_type` cannot change."),
         },
+        "/api/v1/code-uploads/": {
+            "post": operation(
+                "createCodeUpload", "Upload code to reference from submissions", "code uploads",
+                {"201": ok("The upload (without its content).", schema_ref("CodeUploadRow"))},
+                ["Unauthorized", "ScopeRequired", *BODY_ERRORS],
+                body=request_body(schema_ref("CodeUploadCreate"), required=True),
+                security=keyed("code-uploads:write")),
+            "get": operation(
+                "listCodeUploads", "List code uploads", "code uploads",
+                {"200": ok("A page of uploads, newest first.", schema_ref("CodeUploadList"))},
+                ["InvalidParameter", "Unauthorized", "ScopeRequired"], parameters=_params(*list_params),
+                security=keyed("code-uploads:read")),
+        },
+        "/api/v1/code-uploads/{code_id}": {
+            "parameters": _params("CodeId"),
+            "get": operation(
+                "getCodeUpload", "Fetch a code upload with its content", "code uploads",
+                {"200": ok("The upload.", schema_ref("CodeUploadDetail"))},
+                ["Unauthorized", "ScopeRequired", "NotFound"], security=keyed("code-uploads:read")),
+        },
+        "/api/v1/imports/": {"post": operation(
+            "createImport", "Import a local PyGAD run", "imports",
+            {"201": ok("The import: a succeeded submission and its result.", schema_ref("ImportCreated"),
+                       **{"Idempotent-Replayed": ref("headers", "IdempotentReplayed")})},
+            ["InvalidJsonOrParameter", "Unauthorized", "ScopeRequired", "IdempotencyKeyInUse", "PayloadTooLarge",
+             "UnsupportedMediaType", "ValidationFailedOrKeyReused"],
+            parameters=_params("IdempotencyKey"), body=request_body(schema_ref("ImportCreate"), required=True),
+            security=keyed("imports:write"),
+            description="Free of credits; limited per tier per hour and per day (429 with `Retry-After`).")},
+        "/api/v1/webhooks/": {"get": operation(
+            "listWebhooks", "List the account's webhooks", "webhooks",
+            {"200": ok("Every webhook.", schema_ref("WebhookList"))}, ["Unauthorized", "ScopeRequired"],
+            security=keyed("webhooks:read"))},
+        "/api/v1/webhooks/{webhook_id}/deliveries": {
+            "parameters": _params("WebhookId"),
+            "get": operation(
+                "listWebhookDeliveries", "A webhook's delivery history", "webhooks",
+                {"200": ok("A page of delivery attempts, newest first.", schema_ref("DeliveryList"))},
+                ["InvalidParameter", "Unauthorized", "ScopeRequired", "NotFound"], parameters=_params(*list_params),
+                security=keyed("webhooks:read")),
+        },
+        "/api/v1/auth/device/code": {"post": operation(
+            "startDeviceLogin", "Start a device login (RFC 8628)", "device login",
+            {"200": ok("The codes to show the user.", schema_ref("DeviceCode"))},
+            ["InvalidJson", "UnsupportedMediaType", "PayloadTooLarge"],
+            body=request_body(schema_ref("DeviceCodeRequest"), required=False), security=[])},
+        "/api/v1/auth/device/token": {"post": operation(
+            "pollDeviceLogin", "Collect the key once the login is approved", "device login",
+            {"200": ok("Approved: the new key (given once).", schema_ref("DeviceToken"))},
+            ["DeviceTokenError", "UnsupportedMediaType", "PayloadTooLarge"],
+            body=request_body(schema_ref("DeviceTokenRequest"), required=True), security=[])},
         "/api/v1/results/{result_id}/files/{name}": {
             "parameters": _params("ResultId", "FileName"),
             "get": operation(
@@ -872,6 +1072,66 @@ def _control_paths() -> dict[str, dict]:
                            {"200": ok("Imported.", schema_ref("SnapshotImported"))}, BODY_ERRORS,
                            body=request_body(schema_ref("SnapshotImport"), required=True)),
         },
+        "/_emulator/accounts/{account_id}/webhook-secret": {
+            "parameters": _params("AccountId"),
+            "get": control("controlAccountWebhookSecret",
+                           "The secret signing deliveries to submissions' own `webhook_url`",
+                           {"200": ok("The secret.", schema_ref("WebhookSecret"))}, ["NotFound"]),
+        },
+        "/_emulator/webhooks": {
+            "get": control("controlListWebhooks", "List webhooks",
+                           {"200": ok("The webhooks.", schema_ref("WebhookAdminList"))}, [],
+                           parameters=[query_parameter("account", "Only this account's webhooks.",
+                                                       {"type": "string"})]),
+            "post": control("controlCreateWebhook", "Create a webhook",
+                            {"201": ok("The webhook with its signing secret.", schema_ref("WebhookWithSecret"))},
+                            BODY_ERRORS, body=request_body(schema_ref("WebhookCreate"), required=True)),
+        },
+        "/_emulator/webhooks/{webhook_id}": {
+            "parameters": _params("WebhookId"),
+            "get": control("controlGetWebhook", "Fetch a webhook",
+                           {"200": ok("The webhook.", schema_ref("WebhookAdmin"))}, ["NotFound"]),
+            "patch": control("controlUpdateWebhook", "Change a webhook",
+                             {"200": ok("The webhook.", schema_ref("WebhookAdmin"))}, ["NotFound", *BODY_ERRORS],
+                             body=request_body(schema_ref("WebhookUpdate"), required=True)),
+            "delete": control("controlDeleteWebhook", "Delete a webhook", {"204": no_content}, ["NotFound"]),
+        },
+        "/_emulator/webhooks/{webhook_id}/test": {
+            "parameters": _params("WebhookId"),
+            "post": control("controlTestWebhook", "Send a `webhook.test` event",
+                            {"202": ok("Queued.", schema_ref("WebhookTestSent"))}, ["NotFound"]),
+        },
+        "/_emulator/webhooks/{webhook_id}/deliveries": {
+            "parameters": _params("WebhookId"),
+            "get": control("controlWebhookDeliveries", "A webhook's delivery attempts",
+                           {"200": ok("A page of attempts, newest first.", schema_ref("DeliveryList"))},
+                           ["InvalidParameter", "NotFound"], parameters=_params("PageSize", "Limit", "Cursor")),
+        },
+        "/_emulator/deliveries": {"get": control(
+            "controlDeliveries", "Every delivery attempt (webhooks and submissions' `webhook_url`)",
+            {"200": ok("A page of attempts, newest first.", schema_ref("DeliveryList"))}, ["InvalidParameter"],
+            parameters=[query_parameter("account", "Only this account's.", {"type": "string"}),
+                        query_parameter("submission_id", "Only this submission's events.", {"type": "string"}),
+                        query_parameter("event_id", "Only this event's attempts.", {"type": "string"}),
+                        *_params("PageSize", "Limit", "Cursor")])},
+        "/_emulator/deliveries/drain": {"post": control(
+            "controlDrainDeliveries", "Wait until no delivery is due or on the wire",
+            {"200": ok("Settled; later retries may remain scheduled.", schema_ref("DeliveriesDrained"))},
+            ["WaitTimeout", *BODY_ERRORS], body=request_body(schema_ref("DrainRequest"), required=False))},
+        "/_emulator/device-logins": {"get": control(
+            "controlDeviceLogins", "Pending `vilvik login` requests",
+            {"200": ok("The pending logins.", schema_ref("DeviceLoginList"))}, [])},
+        "/_emulator/device-logins/{user_code}/approve": {
+            "parameters": _params("UserCode"),
+            "post": control("controlApproveDeviceLogin", "Approve a `vilvik login` (mints its key)",
+                            {"200": ok("Approved.", schema_ref("DeviceLogin"))}, ["NotFound", "Conflict", *BODY_ERRORS],
+                            body=request_body(schema_ref("DeviceApproval"), required=False)),
+        },
+        "/_emulator/device-logins/{user_code}/deny": {
+            "parameters": _params("UserCode"),
+            "post": control("controlDenyDeviceLogin", "Deny a `vilvik login`",
+                            {"200": ok("Denied.", schema_ref("DeviceLogin"))}, ["NotFound", "Conflict"]),
+        },
         "/_emulator/clock": {
             "get": control("controlReadClock", "Read the virtual clock", {"200": clock}, []),
             "post": control("controlMoveClock", "Freeze, resume, set or advance the clock", {"200": clock},
@@ -927,6 +1187,10 @@ def build_document(version: str) -> dict:
         "tags": [{"name": "service", "description": "Health and this document; no key needed."},
                  {"name": "submissions", "description": "Contract §5."},
                  {"name": "results", "description": "Contract §7."},
+                 {"name": "code uploads", "description": "Contract §9."},
+                 {"name": "imports", "description": "Contract §10."},
+                 {"name": "webhooks", "description": "Contract §11 (management is in the control plane)."},
+                 {"name": "device login", "description": "Contract §12: `vilvik login`; no key needed."},
                  {"name": "control plane", "description": "The emulator's own surface (contract §13), outside "
                                                           "`/api/v1`."}],
         "paths": {**_api_paths(), **_control_paths()},

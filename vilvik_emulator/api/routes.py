@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
+from ..core.device_login import DeviceError
 from ..core.render import result_detail, submission_created
 from .common import api_base, authenticated, collection_url, emulator, idempotent, json_body, reply
 from .openapi import document_json
@@ -114,3 +115,73 @@ def download_result_file(result_id: str, name: str):
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
+
+
+# ---------------------------------------------------------------------- code uploads
+
+@blueprint.post("/code-uploads")
+@authenticated("code-uploads:write")
+def create_code_upload():
+    service = emulator().code_uploads
+    return reply(service.row(service.create(g.account, json_body())), 201)
+
+
+@blueprint.get("/code-uploads")
+@authenticated("code-uploads:read")
+def list_code_uploads():
+    return reply(emulator().code_uploads.list(g.account, request.args, collection_url("code-uploads")))
+
+
+@blueprint.get("/code-uploads/<code_id>")
+@authenticated("code-uploads:read")
+def get_code_upload(code_id: str):
+    service = emulator().code_uploads
+    return reply(service.detail(service.get(g.account, code_id)))
+
+
+# ---------------------------------------------------------------------- imports
+
+@blueprint.post("/imports")
+@authenticated("imports:write")
+@idempotent
+def create_import():
+    record = emulator().imports.create(g.account, json_body())
+    return reply({"id": record["id"], "submission_id": record["submission_id"], "result_id": record["result_id"],
+                  "result_url": f"{api_base()}/results/{record['result_id']}"}, 201)
+
+
+# ---------------------------------------------------------------------- device login (RFC 8628)
+
+@blueprint.post("/auth/device/code")
+def device_code():
+    json_body()  # the SDK sends {}; anything that is not a JSON object is still a 400
+    return reply(emulator().device_login.start(request.host_url.rstrip("/")))
+
+
+@blueprint.post("/auth/device/token")
+def device_token():
+    body = json_body()
+    try:
+        key = emulator().device_login.poll(body.get("device_code"))
+    except DeviceError as error:
+        return reply({"error": error.code}, 400)
+    return reply({"api_key": key})
+
+
+# ---------------------------------------------------------------------- webhooks (read-only over the API)
+
+@blueprint.get("/webhooks")
+@authenticated("webhooks:read")
+def list_webhooks():
+    rows = [{name: value for name, value in webhook.items() if name != "account_id"}
+            for webhook in emulator().webhooks.list(g.account["id"])]
+    return reply({"results": rows, "next": None, "previous": None})
+
+
+@blueprint.get("/webhooks/<webhook_id>/deliveries")
+@authenticated("webhooks:read")
+def list_webhook_deliveries(webhook_id: str):
+    service = emulator().webhooks
+    service.get(webhook_id, g.account["id"])
+    return reply(service.deliveries(request.args, collection_url(f"webhooks/{webhook_id}/deliveries"),
+                                    webhook_id=webhook_id))

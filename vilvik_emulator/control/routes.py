@@ -89,7 +89,7 @@ def _account_fields(body: dict, errors: FieldErrors, *, creating: bool) -> dict:
 
 
 def _account_view(account: dict) -> dict:
-    return {name: value for name, value in account.items() if name != "seq"}
+    return {name: value for name, value in account.items() if name not in ("seq", "webhook_secret")}
 
 
 @blueprint.post("/accounts")
@@ -265,6 +265,94 @@ def import_snapshot():
     return reply({"status": "imported"})
 
 
+# ---------------------------------------------------------------------- webhooks
+
+@blueprint.get("/accounts/<account_id>/webhook-secret")
+def account_webhook_secret(account_id: str):
+    """The secret that signs deliveries to submissions' own ``webhook_url``."""
+    return reply({"secret": emulator().webhooks.account_secret(account_id)})
+
+
+@blueprint.post("/webhooks")
+def create_webhook():
+    body = json_body()
+    account_id = body.get("account") or "acct_default"
+    if not isinstance(account_id, str) or emulator().store.get("accounts", account_id) is None:
+        raise field_error("account", f"no account {account_id!r}")
+    return reply(emulator().webhooks.create(account_id, {k: v for k, v in body.items() if k != "account"}), 201)
+
+
+@blueprint.get("/webhooks")
+def list_all_webhooks():
+    return reply({"results": emulator().webhooks.list(request.args.get("account"))})
+
+
+@blueprint.get("/webhooks/<webhook_id>")
+def get_webhook(webhook_id: str):
+    service = emulator().webhooks
+    return reply(service.view(service.get(webhook_id)))
+
+
+@blueprint.patch("/webhooks/<webhook_id>")
+def update_webhook(webhook_id: str):
+    return reply(emulator().webhooks.update(webhook_id, json_body()))
+
+
+@blueprint.delete("/webhooks/<webhook_id>")
+def delete_webhook(webhook_id: str):
+    emulator().webhooks.delete(webhook_id)
+    return reply(None, 204)
+
+
+@blueprint.post("/webhooks/<webhook_id>/test")
+def test_webhook(webhook_id: str):
+    return reply(emulator().webhooks.send_test(webhook_id), 202)
+
+
+@blueprint.get("/webhooks/<webhook_id>/deliveries")
+def webhook_deliveries(webhook_id: str):
+    service = emulator().webhooks
+    service.get(webhook_id)
+    return reply(service.deliveries(request.args, request.base_url, webhook_id=webhook_id))
+
+
+@blueprint.get("/deliveries")
+def all_deliveries():
+    args = request.args
+    return reply(emulator().webhooks.deliveries(args, request.base_url, account_id=args.get("account"),
+                                                submission_id=args.get("submission_id"),
+                                                event_id=args.get("event_id")))
+
+
+@blueprint.post("/deliveries/drain")
+def drain_deliveries():
+    timeout = json_body().get("timeout", 30)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 600:
+        raise field_error("timeout", "must be a number of seconds between 0 and 600")
+    return reply(emulator().webhooks.drain(float(timeout)))
+
+
+# ---------------------------------------------------------------------- device logins
+
+@blueprint.get("/device-logins")
+def pending_device_logins():
+    return reply({"results": emulator().device_login.pending()})
+
+
+@blueprint.post("/device-logins/<user_code>/approve")
+def approve_device_login(user_code: str):
+    body = json_body()
+    account_id = body.get("account")
+    if account_id is not None:
+        emulator().accounts.get_account(account_id)
+    return reply(emulator().device_login.approve(user_code, account_id))
+
+
+@blueprint.post("/device-logins/<user_code>/deny")
+def deny_device_login(user_code: str):
+    return reply(emulator().device_login.deny(user_code))
+
+
 # ---------------------------------------------------------------------- clock
 
 @blueprint.get("/clock")
@@ -293,6 +381,7 @@ def move_clock():
         clock.advance(seconds)
     else:
         raise field_error("action", "must be freeze, resume, set or advance")
+    emulator().webhooks.wake()  # retries scheduled on the clock may now be due
     return reply(clock.state())
 
 

@@ -90,13 +90,14 @@ class SubmissionService:
         self.runner = None  # set by the emulator once both exist
         self.results = None  # ResultService, set by the emulator
         self.events = None  # webhook dispatcher, set by the emulator (optional)
+        self.code_uploads = None  # CodeUploadService, set by the emulator
         self._progress: dict[str, dict] = {}
         self._changed = threading.Condition()
         store.ensure_order(SUBMISSIONS, "created_at", lambda row: (row["created_at"], row["seq"]))
 
     # ------------------------------------------------------------------ validation
 
-    def validate(self, body: dict) -> Draft:
+    def validate(self, body: dict, account: dict | None = None) -> Draft:
         """Everything that can be checked without running the user's code (§5, §6)."""
         errors = FieldErrors()
         submission_type = body.get("submission_type", "new")
@@ -139,7 +140,7 @@ class SubmissionService:
             given.update(quick.fixed)
             code = dict(quick.code)
         else:
-            code = self._code_fields(body, errors)
+            code = self._code_fields(body, errors, account)
         parameters = effective_parameters(given, errors, defaults=quick.defaults if quick else None)
         errors.raise_if_any()
         placeholders = self._placeholders(code, errors)
@@ -148,7 +149,7 @@ class SubmissionService:
         errors.raise_if_any()
         return Draft(meta, parameters, code, quick.generated if quick else {}, quick.inputs if quick else {})
 
-    def _code_fields(self, body: dict, errors: FieldErrors) -> dict[str, str]:
+    def _code_fields(self, body: dict, errors: FieldErrors, account: dict | None) -> dict[str, str]:
         code: dict[str, str] = {}
         for role in CODE_ROLES:
             source, upload, entry = body.get(role), body.get(f"{role}_id"), body.get(f"{role}_entry")
@@ -156,7 +157,7 @@ class SubmissionService:
                 errors.add(role, f"send either {role} or {role}_id, not both")
                 continue
             if upload is not None:
-                source = self._upload_source(role, upload, errors)
+                source = self._upload_source(role, upload, errors, account)
                 if source is None:
                     continue
                 code[f"{role}_id"] = upload
@@ -181,9 +182,15 @@ class SubmissionService:
             errors.add("fitness_func", "is required (Python source, or fitness_func_id of a code upload)")
         return code
 
-    def _upload_source(self, role: str, upload_id: Any, errors: FieldErrors) -> str | None:
-        errors.add(f"{role}_id", "code uploads are not available yet")
-        return None
+    def _upload_source(self, role: str, upload_id: Any, errors: FieldErrors, account: dict | None) -> str | None:
+        if self.code_uploads is None or account is None:
+            errors.add(f"{role}_id", "code uploads cannot be used here")
+            return None
+        try:
+            return self.code_uploads.source_for(account, f"{role}_id", upload_id)
+        except ApiError as error:
+            errors.details.extend(error.details or [])
+            return None
 
     @staticmethod
     def _placeholders(code: dict[str, str], errors: FieldErrors) -> dict[str, Any]:
@@ -203,7 +210,7 @@ class SubmissionService:
     # ------------------------------------------------------------------ creation
 
     def create(self, account: dict, body: dict, *, source: str = "api") -> dict:
-        draft = self.validate(body)
+        draft = self.validate(body, account)
         self.credits.require_balance(account)
         return self._store_and_dispatch(account, draft, source=source)
 
