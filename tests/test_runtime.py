@@ -14,7 +14,7 @@ import requests
 
 from helpers import NEVER_RETURNS, SPHERE, alive, error_code
 from serve_process import ServeProcess
-from vilvik_emulator.runner.dispatcher import descendants
+from vilvik_emulator.runner.processes import descendants
 
 SMALL = {"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 3, "num_generations": 8,
          "sol_per_pop": 6, "random_seed": 11}

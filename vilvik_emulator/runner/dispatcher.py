@@ -7,8 +7,8 @@ the runtime limit, the process-count limit, cancellation) and reports to a
 :class:`JobListener`: started, progress, finished with an :class:`Outcome`.
 
 Stopping a job stops everything it started: the worker is a session leader and a
-child subreaper, so the monitor freezes the session, collects every descendant from
-``/proc`` and kills them all.
+child subreaper that never runs user code itself (it forks the process that does), so
+the monitor can freeze the whole tree, collect it from ``/proc`` and kill it all.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from .processes import kill_tree, tree_usage
+
 #: BLAS thread pools only fight the other jobs for the cores, and their per-thread
 #: buffers trip the address-space limit; every worker uses one thread.
 SINGLE_THREAD_ENVIRONMENT = {name: "1" for name in (
@@ -33,8 +35,6 @@ SINGLE_THREAD_ENVIRONMENT = {name: "1" for name in (
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 0.25
-TERMINATE_GRACE_SECONDS = 0.2
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -220,7 +220,8 @@ class _Monitor:
         self.listener = listener
         self.output = bytearray()
         self.dropped = 0
-        self.message: dict | None = None
+        self.message: dict | None = None  # the job's own result or error
+        self.exit: dict | None = None  # how the job's process ended, from the worker
         self.cpu_seconds = 0.0
         self.peak_memory_mb = 0.0
 
@@ -246,7 +247,7 @@ class _Monitor:
         try:
             verdict = self._watch(process, events_reader, output_reader, started)
         finally:
-            kill_process_tree(process.pid)
+            kill_tree(process.pid)
             process.join(timeout=5)
             self._drain(events_reader, output_reader)
             events_reader.close()
@@ -267,8 +268,10 @@ class _Monitor:
                 return "timeout"
             if now >= next_sample:
                 next_sample = now + SAMPLE_SECONDS
-                self._sample(process.pid)
-                if count_descendants(process.pid) > int(self.limits["max_processes"]):
+                cpu, peak, below = tree_usage(process.pid)
+                self.cpu_seconds = max(self.cpu_seconds, cpu)
+                self.peak_memory_mb = max(self.peak_memory_mb, peak)
+                if below - 1 > int(self.limits["max_processes"]):  # the job's process itself is one
                     return "process_limit"
             for ready in multiprocessing.connection.wait(sources, timeout=min(POLL_SECONDS, deadline - now)):
                 if ready is output:
@@ -314,6 +317,8 @@ class _Monitor:
                 key: message.get(key) for key in ("generations_completed", "num_generations", "best_fitness")})
         elif message.get("type") in ("result", "error"):
             self.message = message
+        elif message.get("type") == "exit":
+            self.exit = message
         return True
 
     def _drain(self, events: Any, output: Any) -> None:
@@ -325,26 +330,16 @@ class _Monitor:
             progressed = False
             if output in ready and self._read_output(output):
                 progressed = True
-            if events in ready and self.message is None and self._read_event(events):
+            if events in ready and self.exit is None and self._read_event(events):
                 progressed = True
             if not progressed:
                 return
 
-    def _sample(self, pid: int) -> None:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            self.cpu_seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-            with open(f"/proc/{pid}/status", "rb") as handle:
-                for line in handle:
-                    if line.startswith(b"VmHWM:"):
-                        self.peak_memory_mb = max(self.peak_memory_mb, int(line.split()[1]) / 1024)
-        except (OSError, IndexError, ValueError):
-            pass
-
     def _outcome(self, verdict: str, exitcode: int | None, wall: float) -> Outcome:
         message = self.message or {}
-        reported = message.get("usage") or {}
+        # The worker's count of the finished job (wait4) is exact; a job stopped from
+        # here has only the samples taken while it ran.
+        reported = (self.exit or {}).get("usage") or message.get("usage") or {}
         usage = {
             "cpu_seconds": round(float(reported.get("cpu_seconds", self.cpu_seconds)), 4),
             "peak_memory_mb": round(float(reported.get("peak_memory_mb", self.peak_memory_mb)), 1),
@@ -370,14 +365,17 @@ class _Monitor:
         if message.get("type") == "error":
             return failed(str(message.get("code") or "fitness_error"), str(message.get("message") or ""),
                           str(message.get("traceback") or ""))
-        if exitcode is not None and exitcode < 0:
-            name = _signal_name(-exitcode)
-            if -exitcode == signal.SIGKILL and self.peak_memory_mb >= 0.9 * float(self.limits["memory_mb"]):
-                return failed("out_of_memory", f"the worker was killed ({name}) near its memory limit "
+        ended = self.exit or {}
+        number = ended.get("signal") or (-exitcode if exitcode is not None and exitcode < 0 else None)
+        if number:
+            name = _signal_name(int(number))
+            if int(number) == signal.SIGKILL and self.peak_memory_mb >= 0.9 * float(self.limits["memory_mb"]):
+                return failed("out_of_memory", f"the job was killed ({name}) near its memory limit "
                                                f"of {self.limits['memory_mb']} MB")
-            return failed("worker_crashed", f"the worker died from signal {name}")
-        return failed("worker_crashed", f"the worker exited with status {exitcode} before reporting a result "
-                                        "(did the code call os._exit?)")
+            return failed("worker_crashed", f"the job's process died from signal {name}")
+        status = ended.get("exitcode", exitcode)
+        return failed("worker_crashed", f"the job's process exited with status {status} before reporting a "
+                                        "result (did the code call os._exit?)")
 
 
 def _worker_main(spec: dict, limits: dict, workdir: str, events: Any, output: Any) -> None:
@@ -405,82 +403,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-# ---------------------------------------------------------------------- process trees
-
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, session id) for every process, from ``/proc``."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            table[int(entry)] = (int(fields[1]), int(fields[3]))
-        except (OSError, IndexError, ValueError):
-            continue
-    return table
-
-
-def descendants(root: int, table: dict[int, tuple[int, int]] | None = None) -> set[int]:
-    """Every process below ``root`` or in its session (``root`` itself excluded)."""
-    table = _process_table() if table is None else table
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for pid, (parent, _) in table.items():
-        children[parent].append(pid)
-    found = {pid for pid, (_, session) in table.items() if session == root and pid != root}
-    stack = [root, *found]
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    found.discard(root)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
-def count_descendants(root: int) -> int:
-    return len(descendants(root))
-
-
-def _signal_all(pids: set[int], number: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, number)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def kill_process_tree(root: int) -> None:
-    """SIGTERM the job's session, then freeze and SIGKILL the worker and all its descendants."""
-    try:
-        os.killpg(root, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
-    while time.monotonic() < deadline:
-        if not _alive(root) and not descendants(root):
-            return
-        time.sleep(0.01)
-    for _ in range(3):
-        found = descendants(root) | {root}
-        _signal_all(found, signal.SIGSTOP)
-        found |= descendants(root)
-        _signal_all(found, signal.SIGKILL)
-        try:
-            os.killpg(root, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if not descendants(root):
-            return

@@ -1,14 +1,19 @@
-"""The worker: the only place a client's code runs, in its own process.
+"""The worker: the only place a client's code runs, in processes of its own.
 
 :func:`main` is the target of a process started from the ``forkserver`` (which has
-this module, numpy and pygad already imported, so a job does not pay for them). It
-isolates itself (new session, child subreaper, resource limits, its own working
-directory, stdout/stderr redirected into the parent's capture pipe), loads the code
-fields as fresh modules, runs ``pygad.GA`` and reports over a JSON message pipe:
+this module, numpy and pygad already imported, so a job does not pay for them). That
+process is the job's **supervisor**: it isolates itself (new session, child subreaper,
+death signal, its own working directory, stdout/stderr into the parent's capture pipe)
+and forks the process that runs the user's code under the job's resource limits. When
+that process ends, however it ends (a result, an exception, ``os._exit``, a segfault),
+the supervisor — still alive, still the subreaper — kills whatever the job left behind
+and reports how it ended. The user's process reports over a JSON message pipe:
 
 * ``{"type": "progress", ...}`` at most every 0.5 s (and every slower generation);
 * ``{"type": "result", "result": {...}, "usage": {...}}`` when the run ended;
-* ``{"type": "error", "code", "message", "traceback", "usage"}`` when it failed.
+* ``{"type": "error", "code", "message", "traceback", "usage"}`` when it failed;
+
+and the supervisor last: ``{"type": "exit", "exitcode" | "signal", "usage"}``.
 
 Messages are JSON, never pickles: the parent must not unpickle what code it does not
 trust could have written to the pipe.
@@ -39,6 +44,7 @@ import numpy
 import pygad
 
 from .params import CALLBACK_ARITY, pygad_arguments
+from .processes import kill_tree
 
 PROGRESS_INTERVAL = 0.5
 PR_SET_CHILD_SUBREAPER = 36
@@ -119,15 +125,17 @@ def usage() -> dict:
     }
 
 
-def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
-    os.setsid()
+def _prctl(option: int, value: int) -> None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of the job stay ours to kill
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-    _watch_parent(os.getppid())
+
+
+def _isolate(workdir: str, output_fd: int) -> None:
+    """The supervisor's set-up: a session of its own, and the job's orphans as its children."""
+    os.setsid()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job stay ours to kill
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -140,8 +148,13 @@ def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
                                   errors="backslashreplace", write_through=True)
     os.chdir(workdir)
-    # The job's own processes (PyGAD's process pool) are forked from this worker, so
-    # they stay in its session and under its limits; the forkserver is the server's.
+
+
+def _limit(limits: dict) -> None:
+    """The user's process: resource limits, and its own processes forked below it."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # PyGAD's process pool forks from here, so its processes stay in the job's tree and
+    # under its limits (the default start method came from the server's forkserver).
     multiprocessing.set_start_method("fork", force=True)
     memory = int(limits["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -158,14 +171,15 @@ def _isolate(limits: dict, workdir: str, output_fd: int) -> None:
 def _watch_parent(parent: int) -> None:
     """If the server dies (its forkserver exits), take the whole job down with it.
 
-    PDEATHSIG kills the worker; this thread also kills what the job started, so a
-    crashed server leaves no busy orphans behind.
+    The supervisor runs no user code, so this thread always gets to run; it kills the
+    job's whole tree while the supervisor is still there to hold its orphans.
     """
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.25)
-        os.killpg(0, signal.SIGKILL)
+        kill_tree(os.getpid(), include_root=False)
+        os._exit(1)
 
     threading.Thread(target=watch, name="vilvik-parent-watch", daemon=True).start()
 
@@ -334,31 +348,55 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
 
 
 def main(spec: dict, limits: dict, workdir: str, events, output) -> None:
-    """Process entry point (see the module docstring)."""
-    _isolate(limits, workdir, output.fileno())
+    """Process entry point: the supervisor (see the module docstring)."""
+    _isolate(workdir, output.fileno())
     output.close()
-    reporter = Reporter(events)
+    parent = os.getppid()
+    child = os.fork()
+    if child == 0:
+        _run_user_code(spec, limits, events)  # never returns
+    _watch_parent(parent)
+    _, status, rusage = os.wait4(child, 0)
+    kill_tree(os.getpid(), include_root=False)  # whatever the job left behind
+    ended: dict = {"type": "exit", "usage": {"cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 4),
+                                             "peak_memory_mb": round(rusage.ru_maxrss / 1024, 1)}}
+    if os.WIFSIGNALED(status):
+        ended["signal"] = os.WTERMSIG(status)
+    else:
+        ended["exitcode"] = os.waitstatus_to_exitcode(status)
     try:
-        result = run_ga(spec, reporter)
-        message = {"type": "result", "result": result, "usage": usage()}
-    except MemoryError as error:
-        message = _error("out_of_memory", f"the job ran out of memory (limit {limits['memory_mb']} MB)", error)
-    except InvalidParameters as error:
-        message = _error("invalid_parameters", f"PyGAD rejected the parameters: {error}")
-    except UserCodeError as error:
-        message = _error("fitness_error", str(error), error.__cause__)
-    except BaseException as error:  # SystemExit, KeyboardInterrupt... from user code too
-        message = _error("fitness_error", f"{type(error).__name__}: {error}".rstrip(": "), error)
+        Reporter(events).send(ended)
+    finally:
+        os._exit(0)
+
+
+def _run_user_code(spec: dict, limits: dict, events) -> None:
+    """The process that runs the job: reports a result or an error, then exits."""
     try:
-        reporter.send(message)
-    except (OSError, ValueError, MemoryError):
-        reporter.send(_error("worker_crashed", "the result could not be sent to the server"))
-    for stream in (sys.stdout, sys.stderr):
+        _limit(limits)
+        reporter = Reporter(events)
         try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(0)
+            result = run_ga(spec, reporter)
+            message = {"type": "result", "result": result, "usage": usage()}
+        except MemoryError as error:
+            message = _error("out_of_memory", f"the job ran out of memory (limit {limits['memory_mb']} MB)", error)
+        except InvalidParameters as error:
+            message = _error("invalid_parameters", f"PyGAD rejected the parameters: {error}")
+        except UserCodeError as error:
+            message = _error("fitness_error", str(error), error.__cause__)
+        except BaseException as error:  # SystemExit, KeyboardInterrupt... from user code too
+            message = _error("fitness_error", f"{type(error).__name__}: {error}".rstrip(": "), error)
+        try:
+            reporter.send(message)
+        except (OSError, ValueError, MemoryError):
+            reporter.send(_error("worker_crashed", "the result could not be sent to the server"))
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    finally:
+        os._exit(0)
 
 
 def _error(code: str, message: str, error: BaseException | None = None) -> dict:
