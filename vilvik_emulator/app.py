@@ -18,6 +18,7 @@ from .core.journal import body_for_journal
 from .config import Settings
 from .control import blueprint as control_blueprint
 from .emulator import Emulator
+from .web import blueprint as web_blueprint, render_error
 from .errors import ApiError
 from .ids import request_id
 
@@ -33,10 +34,13 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
     """A WSGI app over ``emulator`` (a fresh in-memory one when not given, started)."""
     if emulator is None:
         emulator = Emulator(settings or Settings(db_path=None)).start()
-    app = Flask("vilvik_emulator")
+    app = Flask("vilvik_emulator", static_folder=None)  # the dashboard serves its own /static
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.extensions["vilvik_emulator"] = emulator
+    app.secret_key = emulator.session_secret
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_NAME="vilvik_emulator_session")
 
     @app.before_request
     def begin():
@@ -106,12 +110,19 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
         })
 
+    def is_dashboard() -> bool:
+        return not request.path.startswith(("/api/", "/_emulator"))
+
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
+        if is_dashboard():
+            return render_error(error.status, error.message)
         return reply(error.body(g.get("request_id", "")), error.status, error.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if is_dashboard():
+            return render_error(error.code or 500, error.description or error.name)
         if isinstance(error, MethodNotAllowed):
             allowed = sorted(set(error.valid_methods or ()))
             translated = ApiError("method_not_allowed",
@@ -130,9 +141,13 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error in %s %s", request.method, request.path)
+        if is_dashboard():
+            return render_error(500, f"The emulator hit an internal error (request id {g.get('request_id', '')}); "
+                                     "see its log.")
         return api_error(ApiError("internal_error", "the emulator hit an internal error; see its log "
                                                     f"(request id {g.get('request_id', '')})"))
 
     app.register_blueprint(api_blueprint)
     app.register_blueprint(control_blueprint)
+    app.register_blueprint(web_blueprint)
     return app

@@ -53,6 +53,8 @@ class Emulator:
         self.clock = Clock()
         self.store = Store(self.settings.db_path, checkpoint_interval=self.settings.checkpoint_interval)
         self.codec = CursorCodec(self._secret("cursor_secret"))
+        #: signs the dashboard's session cookie (kept, so sessions survive a restart)
+        self.session_secret = self._secret("session_secret")
         self.accounts = AccountService(self.store, self.clock, default_credits=self.settings.default_credits)
         self.credits = CreditService(self.store, self.clock,
                                      lambda: (self.settings.cpu_rate, self.settings.memory_rate))

@@ -237,7 +237,7 @@ class ResultService:
         for result in self.store.remove_where(RESULTS, lambda row: row["submission_id"] == submission_id):
             self.store.delete_files(RESULTS, result["id"])
 
-    def continue_run(self, account: dict, result_id: str, overrides: dict) -> dict:
+    def continue_run(self, account: dict, result_id: str, overrides: dict, *, source: str = "api") -> dict:
         result = self.get(account, result_id)
         if result.get("status", "succeeded") != "succeeded":
             raise ApiError("conflict", f"the run of result {result_id} did not succeed ({result.get('status')}); "
@@ -257,4 +257,4 @@ class ResultService:
             ranked = sorted(range(len(population)), key=lambda index: fitness_sort_value(
                 json.dumps(fitness[index]) if isinstance(fitness[index], list) else fitness[index]), reverse=True)
             population = [population[index] for index in ranked[:size]]
-        return self.submissions.continue_from(account, parent, result, overrides, population)
+        return self.submissions.continue_from(account, parent, result, overrides, population, source=source)

@@ -265,17 +265,17 @@ class SubmissionService:
             population = json.loads(raw) if raw else None
         return JobSpec(submission["id"], submission["parameters"], submission["code"], population)
 
-    def reexecute(self, account: dict, submission_id: str, overrides: dict) -> dict:
+    def reexecute(self, account: dict, submission_id: str, overrides: dict, *, source: str = "api") -> dict:
         parent = self.get(account, submission_id)
         draft = self._derived_draft(parent, overrides, immutable=())
         self.credits.require_balance(account)
-        return self._store_and_dispatch(account, draft, source="api", parent_submission_id=parent["id"])
+        return self._store_and_dispatch(account, draft, source=source, parent_submission_id=parent["id"])
 
     def continue_from(self, account: dict, parent: dict, result: dict, overrides: dict,
-                      population: list) -> dict:
+                      population: list, *, source: str = "api") -> dict:
         draft = self._derived_draft(parent, overrides, immutable=IMMUTABLE_ON_CONTINUE)
         self.credits.require_balance(account)
-        return self._store_and_dispatch(account, draft, source="api", parent_submission_id=parent["id"],
+        return self._store_and_dispatch(account, draft, source=source, parent_submission_id=parent["id"],
                                         parent_result_id=result["id"], initial_population=population)
 
     def _derived_draft(self, parent: dict, overrides: dict, immutable: tuple[str, ...]) -> Draft:
