@@ -84,6 +84,7 @@ def banner(server, settings: Settings, elapsed: float) -> str:
   base URL:      {server.api_url}
   API key:       {key}
   database:      {database}
+  dashboard:     {server.url}/
   control plane: {server.url}/_emulator/health{admin}
 
 Use it from Python with the official SDK:
