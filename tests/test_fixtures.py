@@ -39,3 +39,22 @@ def test_documented_create_requests(api, control, path):
     response = api.post("submissions", json={**body, "num_generations": 5} if "fitness_func" in body else body)
     assert response.status_code == 202, response.text
     assert control.wait(response.json()["id"], timeout=120)["status"] == "succeeded"
+
+
+def test_the_demo_dataset_loads_with_every_status(api, control):
+    control.import_snapshot(json.loads((FIXTURES / "demo.json").read_text()))
+    rows = []
+    for account in control.accounts():
+        key = control.create_key(account["id"])["key"]
+        rows += api.get("submissions", key=key, params={"page_size": 100}).json()["results"]
+    assert {row["status"] for row in rows} == {"queued", "running", "succeeded", "failed", "cancelled"}
+    assert {row["source"] for row in rows} == {"api", "web"}
+    mine = api.get("submissions", params={"status": "succeeded", "page_size": 100}).json()["results"]
+    detail = api.get(f"submissions/{mine[0]['id']}").json()
+    result = api.get(f"results/{detail['result_id']}").json()
+    for file in result["files"]:
+        assert api.get(f"results/{result['id']}/files/{file['name']}").status_code == 200
+    assert control.webhooks() and len(control.accounts()) == 3
+    assert {key["status"] for key in control.keys()} >= {"active", "revoked", "expired"}
+    imported = api.get("submissions", params={"submission_type": "import"}).json()["results"]
+    assert len(imported) == 1

@@ -201,13 +201,19 @@ class Emulator:
         """The whole state as one JSON document (``GET /_emulator/snapshot``)."""
         from .clock import format_ts
 
-        return {"emulator_version": self.version, "exported_at": format_ts(self.clock.now()),
-                **self.store.export()}
+        snapshot = self.store.export()
+        # The instance's own secrets (cursor and session keys, the printed default key)
+        # stay with the instance: an import keeps the importing server's.
+        snapshot["tables"].pop(SETTINGS, None)
+        return {"emulator_version": self.version, "exported_at": format_ts(self.clock.now()), **snapshot}
 
     def import_snapshot(self, snapshot: dict) -> None:
         """Replace the whole state; jobs stop first, queued ones then run, running ones are lost."""
         self.runner.cancel_all()
+        kept = [record for record in self.store.find(SETTINGS)]
         self.store.import_(snapshot)
+        for record in kept:  # see export_snapshot
+            self.store.put(SETTINGS, record)
         self.accounts.ensure_default_account(self.default_api_key)
         if self._started:  # otherwise start() recovers
             self.idempotency.recover()
