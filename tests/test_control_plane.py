@@ -156,3 +156,32 @@ def test_control_plane_errors_use_the_envelope(vilvik_emulator_server):
                              headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
 
+
+
+def test_an_admin_token_guards_the_control_plane(vilvik_emulator_server, control):
+    settings = vilvik_emulator_server.emulator.settings
+    url = f"{vilvik_emulator_server.url}/_emulator/health"
+    settings.admin_token = "s3cret-admin"
+    try:
+        refused = requests.get(url, timeout=10)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert requests.get(url, headers={"X-Admin-Token": "wrong"}, timeout=10).status_code == 401
+        assert requests.get(url, headers={"X-Admin-Token": "s3cret-admin"}, timeout=10).status_code == 200
+        assert requests.get(url, headers={"Authorization": "Bearer s3cret-admin"}, timeout=10).status_code == 200
+    finally:
+        settings.admin_token = None
+    assert requests.get(url, timeout=10).status_code == 200
+
+
+def test_a_server_off_loopback_prints_and_requires_an_admin_token():
+    from serve_process import ServeProcess
+
+    server = ServeProcess("--memory", "--host", "0.0.0.0").start()
+    try:
+        token = [line.split()[-1] for line in server.text().splitlines() if "admin token:" in line][0]
+        local = server.url.replace("0.0.0.0", "127.0.0.1")
+        assert requests.get(f"{local}/_emulator/health", timeout=10).status_code == 401
+        assert requests.get(f"{local}/_emulator/health", headers={"X-Admin-Token": token}, timeout=10).status_code == 200
+        assert requests.get(f"{local}/api/v1/health", timeout=10).status_code == 200
+    finally:
+        server.terminate()
