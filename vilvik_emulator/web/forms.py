@@ -86,7 +86,7 @@ def submission_body(form: Mapping[str, str]) -> dict:
                     body[f"{role}_entry"] = text(f"{role}_entry")
     elif submission_type == "quick_binary_subset_sum":
         body.pop("num_genes", None)
-        if text("integers"):
+        if text("integers") and not text("num_integers"):  # a count to generate wins over the list
             body["integers"] = _csv_numbers(text("integers"), "integers")
     elif submission_type == "quick_knapsack":
         body.pop("num_genes", None)

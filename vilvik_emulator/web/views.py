@@ -89,6 +89,8 @@ def _current_account() -> dict:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
+    if not _admin_required():
+        return redirect("/")
     error = None
     if request.method == "POST":
         expected = emulator().settings.admin_token or ""
