@@ -87,3 +87,23 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def submission_ids(api: Api) -> list[str]:
+    """The ids of the account's submissions (first page of 100), newest first."""
+    response = api.get("submissions/", params={"page_size": 100})
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()["results"]]
+
+
+def assert_validation_failed(response: requests.Response, field: str) -> dict:
+    """A 422 ``validation_failed`` naming ``field`` among its details; returns the error."""
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed", error
+    assert field in [detail["field"] for detail in error["details"]], error
+    return error
+
+
+def balance(control, account: str = "acct_default") -> float:
+    return control.request("GET", f"accounts/{account}")["credits"]

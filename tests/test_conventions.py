@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from helpers import EXAMPLE
+from helpers import EXAMPLE, submission_ids
 
 pytestmark = pytest.mark.vilvik_mode("manual")
 
@@ -33,11 +33,6 @@ def finished(api, control) -> dict:
     assert len(rows) == 1, rows
     return {"submission": submission_id, "result": rows[0]["id"]}
 
-
-def submission_ids(api) -> list[str]:
-    response = api.get("submissions")
-    assert response.status_code == 200, response.text
-    return [row["id"] for row in response.json()["results"]]
 
 
 def assert_error(response, status: int, code: str) -> dict:

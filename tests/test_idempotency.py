@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import helpers
 from helpers import EXAMPLE, Api, error_code
 
 pytestmark = pytest.mark.vilvik_mode("manual")
@@ -28,9 +29,7 @@ def new_key() -> str:
 
 
 def submission_ids(api) -> list[str]:
-    response = api.get("submissions", params={"page_size": 100})
-    assert response.status_code == 200, response.text
-    return sorted(row["id"] for row in response.json()["results"])
+    return sorted(helpers.submission_ids(api))
 
 
 def create(api, key: str, body: dict | None = None, path: str = "submissions", **kwargs):

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from helpers import error_code
+from helpers import assert_validation_failed, error_code
 
 ID = re.compile(r"^[A-Za-z0-9]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -68,12 +68,6 @@ def download(api, url: str):
     assert response.status_code == 200, (url, response.text)
     return response
 
-
-def assert_validation_failed(response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "validation_failed"
-    assert field in [detail["field"] for detail in error["details"]], error
 
 
 # ---------------------------------------------------------------------- list row and detail

@@ -15,7 +15,7 @@ import re
 import pygad
 import pytest
 
-from helpers import EXAMPLE, NEVER_RETURNS, SPHERE, error_code
+from helpers import EXAMPLE, NEVER_RETURNS, SPHERE, assert_validation_failed, balance, error_code, submission_ids
 
 ID = re.compile(r"^[A-Za-z0-9]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -54,14 +54,6 @@ def without(mapping: dict, *names: str) -> dict:
     return {key: value for key, value in mapping.items() if key not in names}
 
 
-def balance(control) -> float:
-    return control.request("GET", f"accounts/{DEFAULT_ACCOUNT}")["credits"]
-
-
-def submission_ids(api) -> list[str]:
-    response = api.get("submissions/", params={"page_size": 100})
-    assert response.status_code == 200, response.text
-    return [row["id"] for row in response.json()["results"]]
 
 
 def result_rows(api, submission_id: str | None = None) -> list[dict]:
@@ -70,13 +62,6 @@ def result_rows(api, submission_id: str | None = None) -> list[dict]:
     assert response.status_code == 200, response.text
     return response.json()["results"]
 
-
-def assert_validation_failed(response, field: str) -> dict:
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "validation_failed"
-    assert field in [detail["field"] for detail in error["details"]], error
-    return error
 
 
 def pygad_rejection(**arguments) -> str:

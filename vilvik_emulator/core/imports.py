@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -75,6 +76,7 @@ class ImportService:
         self.store = store
         self.clock = clock
         self.submissions = submissions
+        self._lock = threading.Lock()
 
     def check_rate(self, account: dict) -> None:
         """429 with ``Retry-After`` when the account's tier allows no more imports now."""
@@ -130,8 +132,9 @@ class ImportService:
             root = item["field"].split(".")[0].removesuffix("_entry")
             item["field"] = f"{'code' if root in CODE_ROLES else 'ga_parameters'}.{item['field']}"
         errors.raise_if_any()
-        self.check_rate(account)
-        return self._store(account, name, description, parameters, code, result, origin)
+        with self._lock:  # the limit holds for concurrent imports too
+            self.check_rate(account)
+            return self._store(account, name, description, parameters, code, result, origin)
 
     def _code(self, code_in: dict, errors: FieldErrors) -> dict[str, str]:
         code: dict[str, str] = {}

@@ -291,6 +291,8 @@ class SubmissionService:
             errors.add("initial_population", "cannot be set for a quick type")
         errors.raise_if_any()
         meta = {name: parent.get(name) for name in META_FIELDS}
+        if meta["submission_type"] == "import":
+            meta["submission_type"] = "new"  # the child is a real run here, not an import
         meta.update({name: value for name, value in overrides.items() if name in OVERRIDABLE_META})
         meta["webhook_url"] = check_webhook_url(meta.get("webhook_url"), errors)
         for name, limit in (("name", 200), ("description", 10_000), ("notification_email", 320)):
@@ -402,8 +404,8 @@ class SubmissionService:
                 if current is not None and current["status"] not in TERMINAL:
                     self.store.update(SUBMISSIONS, submission["id"], {
                         "status": "cancelled", "finished_at": format_ts(self.clock.now())})
+                    self._emit("submission.cancelled", submission["id"])
                 self._changed.notify_all()
-            self._emit("submission.cancelled", submission["id"])
         return True
 
     def cancel(self, account: dict, submission_id: str) -> dict:
@@ -492,9 +494,9 @@ class SubmissionService:
                 "progress": final_progress,
                 "result_id": result["id"] if result else None,
             })
+            if updated is not None:  # queued before waiters wake, so a waiter sees its event queued
+                self._emit(f"submission.{outcome.status}", submission_id)
             self._changed.notify_all()
-        if updated is not None:
-            self._emit(f"submission.{outcome.status}", submission_id)
         return updated
 
     def _emit(self, event: str, submission_id: str) -> None:

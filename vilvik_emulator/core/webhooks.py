@@ -193,8 +193,8 @@ class WebhookService:
     def submission_event(self, event: str, submission_id: str) -> None:
         """Queue the deliveries of a submission's event (and ``result.completed`` with success)."""
         submission = self.store.get(SUBMISSIONS, submission_id)
-        if submission is None or submission["source"] != "api" or submission["submission_type"] == "import":
-            return
+        if submission is None or submission["source"] != "api" or submission.get("import_id"):
+            return  # website submissions and imports fire nothing
         base = self.site_url() + "/api/v1"
         detail = render.submission_detail(submission, base)
         result = self.store.get("results", submission["result_id"]) if submission.get("result_id") else None
