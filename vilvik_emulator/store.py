@@ -157,21 +157,26 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write a file so that a crash leaves either the old or the new content."""
+def atomic_write(path: Path, payload: bytes, *, durable: bool = True) -> None:
+    """Write a file so that a crash leaves either the old or the new content.
+
+    ``durable=False`` skips the fsyncs (an in-memory emulator's scratch files).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
 def _serialise(data: dict) -> bytes:
@@ -629,7 +634,7 @@ class Store:
         return self.files_dir / owner_table / owner_id / name
 
     def write_file(self, owner_table: str, owner_id: str, name: str, payload: bytes) -> int:
-        atomic_write(self._file_path(owner_table, owner_id, name), payload)
+        atomic_write(self._file_path(owner_table, owner_id, name), payload, durable=self.path is not None)
         return len(payload)
 
     def read_file(self, owner_table: str, owner_id: str, name: str) -> bytes | None:

@@ -75,6 +75,21 @@ class _Job:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
+    #: a pipe whose write end wakes the monitor at once (instead of at its next poll)
+    wakeup: tuple[int, int] | None = None
+    wakeup_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_cancel(self) -> None:
+        self.cancel_requested.set()
+        with self.wakeup_lock:  # never write to a descriptor the monitor closed (and the OS reused)
+            if self.wakeup is not None:
+                os.write(self.wakeup[1], b"x")
+
+    def close_wakeup(self) -> None:
+        with self.wakeup_lock:
+            wakeup, self.wakeup = self.wakeup, None
+        for fd in wakeup or ():
+            os.close(fd)
 
 
 class Runner:
@@ -118,7 +133,7 @@ class Runner:
             running = list(self._running.values())
             self._condition.notify_all()
         for job in running:
-            job.cancel_requested.set()
+            job.request_cancel()
         deadline = time.monotonic() + timeout
         for job in running:
             job.done.wait(max(0.0, deadline - time.monotonic()))
@@ -154,7 +169,7 @@ class Runner:
             job = self._running.get(submission_id)
         if job is None:
             return None
-        job.cancel_requested.set()
+        job.request_cancel()
         job.done.wait(timeout)
         return "stopped"
 
@@ -163,7 +178,7 @@ class Runner:
             self._queue.clear()
             running = list(self._running.values())
         for job in running:
-            job.cancel_requested.set()
+            job.request_cancel()
         deadline = time.monotonic() + timeout
         for job in running:
             job.done.wait(max(0.0, deadline - time.monotonic()))
@@ -231,7 +246,8 @@ class _Monitor:
         events_reader, events_writer = self.context.Pipe(duplex=False)
         output_reader, output_writer = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker_main, args=(spec.payload(), self.limits, workdir, events_writer, output_writer),
+            target=_worker_main, args=(spec.payload(), self.limits, workdir, events_writer, output_writer,
+                                       os.getpid()),
             name=f"vilvik-job-{spec.submission_id}", daemon=False)
         started = time.monotonic()
         try:
@@ -243,6 +259,7 @@ class _Monitor:
         events_writer.close()
         output_writer.close()
         self.job.pid = process.pid
+        self.job.wakeup = os.pipe()
         self.listener.job_started(spec.submission_id, process.pid)
         try:
             verdict = self._watch(process, events_reader, output_reader, started)
@@ -252,6 +269,7 @@ class _Monitor:
             self._drain(events_reader, output_reader)
             events_reader.close()
             output_reader.close()
+            self.job.close_wakeup()
             shutil.rmtree(workdir, ignore_errors=True)
         wall = round(time.monotonic() - started, 4)
         return self._outcome(verdict, process.exitcode, wall)
@@ -259,7 +277,7 @@ class _Monitor:
     def _watch(self, process: Any, events: Any, output: Any, started: float) -> str:
         deadline = started + float(self.limits["runtime_seconds"])
         next_sample = 0.0
-        sources = [events, output, process.sentinel]
+        sources = [events, output, process.sentinel, self.job.wakeup[0]]
         while True:
             if self.job.cancel_requested.is_set():
                 return "cancelled"
@@ -280,6 +298,8 @@ class _Monitor:
                 elif ready is events:
                     if not self._read_event(events):
                         sources.remove(events)
+                elif ready == self.job.wakeup[0]:
+                    return "cancelled"
                 else:
                     return "exited"
             if self.message is not None and self.message.get("type") in ("result", "error"):
@@ -378,10 +398,10 @@ class _Monitor:
                                         "result (did the code call os._exit?)")
 
 
-def _worker_main(spec: dict, limits: dict, workdir: str, events: Any, output: Any) -> None:
+def _worker_main(spec: dict, limits: dict, workdir: str, events: Any, output: Any, server_pid: int) -> None:
     from . import worker
 
-    worker.main(spec, limits, workdir, events, output)
+    worker.main(spec, limits, workdir, events, output, server_pid)
 
 
 def _json_loads(raw: bytes) -> dict:

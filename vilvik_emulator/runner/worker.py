@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import random
 import resource
+import select
 import signal
 import sys
 import threading
@@ -41,6 +42,8 @@ from typing import Any
 
 import cloudpickle
 import numpy
+import numpy.ma  # noqa: F401  (numpy loads these lazily, on a job's first use: preload them
+import numpy.random  # noqa: F401  here, in the forkserver, so no job pays ~45 ms importing them)
 import pygad
 
 from .params import CALLBACK_ARITY, pygad_arguments
@@ -168,20 +171,41 @@ def _limit(limits: dict) -> None:
             resource.setrlimit(resource.RLIMIT_NPROC, (allowed, hard))
 
 
-def _watch_parent(parent: int) -> None:
-    """If the server dies (its forkserver exits), take the whole job down with it.
+def _watch_server(server_pid: int) -> None:
+    """If the server dies, take the whole job down with it.
 
-    The supervisor runs no user code, so this thread always gets to run; it kills the
-    job's whole tree while the supervisor is still there to hold its orphans.
+    The server itself is watched, not our parent: the forkserver that started us stays
+    alive as long as any of its children holds its "alive" pipe, which we do. The
+    supervisor runs no user code, so this thread always gets to run; it kills the job's
+    whole tree while the supervisor is still there to hold its orphans.
     """
 
+    def gone() -> bool:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.25)
+        try:
+            pidfd = os.pidfd_open(server_pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        while True:
+            if pidfd is not None:
+                if select.select([pidfd], [], [], 1.0)[0]:
+                    break
+            else:
+                if gone():
+                    break
+                time.sleep(0.25)
         kill_tree(os.getpid(), include_root=False)
         os._exit(1)
 
-    threading.Thread(target=watch, name="vilvik-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="vilvik-server-watch", daemon=True).start()
 
 
 def _count_own_processes() -> int:
@@ -347,15 +371,14 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
     }
 
 
-def main(spec: dict, limits: dict, workdir: str, events, output) -> None:
+def main(spec: dict, limits: dict, workdir: str, events, output, server_pid: int) -> None:
     """Process entry point: the supervisor (see the module docstring)."""
     _isolate(workdir, output.fileno())
     output.close()
-    parent = os.getppid()
     child = os.fork()
     if child == 0:
         _run_user_code(spec, limits, events)  # never returns
-    _watch_parent(parent)
+    _watch_server(server_pid)
     _, status, rusage = os.wait4(child, 0)
     kill_tree(os.getpid(), include_root=False)  # whatever the job left behind
     ended: dict = {"type": "exit", "usage": {"cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 4),
