@@ -56,6 +56,7 @@ def free_port() -> int:
 class ServerProcess:
     """``vilvik-emulator serve`` in a child process, on a free port, with a fixed key.
 
+    ``memory=True`` serves ``--memory`` (no database file) instead of ``--db db_path``.
     ``start()`` returns once ``/_emulator/health`` answered 200. ``startup_seconds`` is
     the time from spawning the process to that first 200; ``stop_seconds`` the time from
     SIGTERM to the exit, which includes the final checkpoint of the database. The port
@@ -65,11 +66,12 @@ class ServerProcess:
 
     STARTUP_TIMEOUT = 60.0
 
-    def __init__(self, db_path: Path, *, api_key: str = API_KEY, mode: str = "manual",
+    def __init__(self, db_path: Path, *, api_key: str = API_KEY, mode: str = "manual", memory: bool = False,
                  extra_args: tuple[str, ...] = ()) -> None:
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path)  # with ``memory``, only its directory is used (the working directory)
         self.api_key = api_key
         self.mode = mode
+        self.memory = memory
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self.port = 0
@@ -86,8 +88,14 @@ class ServerProcess:
     def root_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the server is not running"
+        return self.process.pid
+
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "vilvik_emulator", "serve", "--db", str(self.db_path),
+        storage = ["--memory"] if self.memory else ["--db", str(self.db_path)]
+        return [sys.executable, "-m", "vilvik_emulator", "serve", *storage,
                 "--port", str(self.port), "--mode", self.mode, "--api-key", self.api_key, *self.extra_args]
 
     def start(self, attempts: int = 3) -> "ServerProcess":

@@ -15,10 +15,12 @@ import time
 from common import FILL_THREADS, format_table, machine, shared_cache
 
 #: Benchmark modules in run order. Each exposes ``run(cache) -> common.Report``;
-#: a new benchmark (e.g. emulator job time vs raw PyGAD) is one module plus one line here.
+#: a new benchmark is one module plus one line here.
 BENCHMARKS = {
     "api_latency": "bench_api_latency",
     "startup": "bench_startup",
+    "jobs": "bench_jobs",
+    "plugin": "bench_plugin",
 }
 
 
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
 
     started = time.perf_counter()
+    load_at_start = os.getloadavg()  # the one printed with the report is taken at the end, with this run's own load
     cache = shared_cache()
     reports = []
     for name in names:
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(importlib.import_module(BENCHMARKS[name]).run(cache))
 
     print(f"vilvik-emulator benchmarks -- {machine()}")
+    print(f"load average when the run started: {', '.join(f'{value:.1f}' for value in load_at_start)}")
     print(f"command: cd {shlex.quote(os.getcwd())} && {shlex.join(sys.orig_argv)}")
     print()
     print(format_table([comparison for report in reports for comparison in report.comparisons]))

@@ -48,8 +48,9 @@ META_TABLE = "_meta"
 #: a checkpoint rewrites the whole file, so it waits until the journal holds at least
 #: this much, or a quarter of the database (amortised O(1) per write) ...
 CHECKPOINT_MIN_BYTES = 1024 * 1024
-#: ... or until writes have been quiet for ``checkpoint_interval`` seconds, or until
-#: the oldest unwritten change is this old
+#: ... or until writes have been quiet for ``checkpoint_interval`` seconds (when the
+#: file is small or the journal is a fair part of it), or until the oldest unwritten
+#: change is this old
 CHECKPOINT_MAX_AGE = 60.0
 
 Predicate = Callable[[dict], bool]
@@ -480,7 +481,10 @@ class Store:
                 continue
             now = time.monotonic()
             large = self._journal_bytes > max(CHECKPOINT_MIN_BYTES, self._file_bytes // 4)
-            quiet = now - self._last_write >= interval
+            # A pause is a good moment, unless rewriting a big file for a few changes
+            # (a key's last use) would cost far more than the changes: those wait.
+            worth_it = self._file_bytes < CHECKPOINT_MIN_BYTES or self._journal_bytes * 64 >= self._file_bytes
+            quiet = now - self._last_write >= interval and worth_it
             old = self._first_unwritten is not None and now - self._first_unwritten >= CHECKPOINT_MAX_AGE
             if large or quiet or old:
                 self.checkpoint()

@@ -128,17 +128,16 @@ def paginate(
             position += step
         return found, position
 
-    keys = [entry[0] for entry in entries]
     if cursor is None:
         boundary_after = boundary_before = 0
     else:
         boundary = tuple(cursor.key)
+        left = bisect.bisect_left(entries, boundary, key=_entry_key)
+        right = bisect.bisect_right(entries, boundary, key=_entry_key)
         if descending:
-            boundary_after = count - bisect.bisect_left(keys, boundary)
-            boundary_before = count - bisect.bisect_right(keys, boundary)
+            boundary_after, boundary_before = count - left, count - right
         else:
-            boundary_after = bisect.bisect_right(keys, boundary)
-            boundary_before = bisect.bisect_left(keys, boundary)
+            boundary_after, boundary_before = right, left
 
     if cursor is None or cursor.direction == "next":
         page, position = walk(boundary_after, 1, size)
@@ -161,6 +160,10 @@ def paginate(
         "next": link(page[-1][0], "next") if page and has_next else None,
         "previous": link(page[0][0], "previous") if page and has_previous else None,
     }
+
+
+def _entry_key(entry: tuple[tuple, str]) -> tuple:
+    return entry[0]
 
 
 def sorted_entries(rows: list[dict], sort_value: Callable[[dict], Any]) -> list[tuple[tuple, str]]:

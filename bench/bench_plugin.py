@@ -1,0 +1,148 @@
+"""The test-suite companion: what the pytest plugin costs a user's test suite.
+
+* fixture set-up: a generated test module of 30 tests using ``vilvik_client`` is run by
+  pytest in a child process; pytest's own ``--durations`` gives each test's set-up time
+  (the first one starts the session server, the later ones only reset it);
+* reset: ``POST /_emulator/reset`` with 1,000 stored submissions against an empty one;
+* the in-process transport (``vilvik_inprocess_client``) against loopback HTTP, for the
+  same SDK calls (create, get, one list page) on the same emulator.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import Comparison, Report, print_report
+
+TESTS = 30
+RESET_ROUNDS = 5
+ROWS = 1000
+SDK_CALLS = 200
+
+USER_TESTS = '''
+import pytest
+
+SOURCE = "def fitness_func(ga_instance, solution, solution_idx):\\n    return 0\\n"
+
+
+@pytest.mark.parametrize("index", range({tests}))
+@pytest.mark.vilvik_mode("manual")
+def test_user(vilvik_client, index):
+    vilvik_client.submissions.create(fitness_func=SOURCE, num_genes=2, name=f"t{{index}}")
+'''
+
+
+def fixture_setup() -> tuple[float, float, list[str]]:
+    """(first test's set-up, median later set-up) in seconds, from pytest's own durations."""
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "test_user.py").write_text(USER_TESTS.format(tests=TESTS))
+        completed = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0",
+                                    "--durations-min=0", "-p", "no:randomly", "test_user.py"],
+                                   cwd=directory, capture_output=True, text=True, timeout=600)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the generated test module failed:\n{completed.stdout}\n{completed.stderr}")
+    setups = {}
+    for line in completed.stdout.splitlines():
+        match = re.match(r"\s*([\d.]+)s setup\s+test_user.py::test_user\[(\d+)\]", line)
+        if match:
+            setups[int(match.group(2))] = float(match.group(1))
+    if len(setups) < TESTS - 1:  # pytest omits durations under 0.005 s
+        setups.update({index: setups.get(index, 0.005) for index in range(TESTS)})
+    later = [setups[index] for index in range(1, TESTS)]
+    return setups[0], statistics.median(later), [f"{len(setups)} set-up durations from pytest --durations"]
+
+
+def reset_times() -> tuple[float, float]:
+    """Median reset (through the control plane) with 1,000 stored submissions and with none."""
+    from vilvik_emulator.config import Settings
+    from vilvik_emulator.emulator import Emulator
+    from vilvik_emulator.server import EmulatorServer
+    from vilvik_emulator.testing import EmulatorControl
+
+    server = EmulatorServer(Emulator(Settings(db_path=None, mode="manual")).start()).start()
+    control = EmulatorControl(server.url)
+    emulator = server.emulator
+    body = {"fitness_func": "def f(a, b, c):\n    return 0\n", "fitness_func_entry": "f", "num_genes": 2}
+    try:
+        full, empty = [], []
+        for _ in range(RESET_ROUNDS):
+            account = emulator.accounts.get_account("acct_default")
+            for _ in range(ROWS):
+                emulator.submissions.create(account, body)
+            started = time.perf_counter()
+            control.reset()
+            full.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            control.reset()
+            empty.append(time.perf_counter() - started)
+        return statistics.median(full), statistics.median(empty)
+    finally:
+        server.stop()
+
+
+def transports() -> list[tuple[str, float, float]]:
+    """(call, loopback HTTP p50, in-process p50) for the same SDK calls on one emulator."""
+    import vilvik
+
+    from vilvik_emulator.config import Settings
+    from vilvik_emulator.emulator import Emulator
+    from vilvik_emulator.inprocess import INPROCESS_URL, inprocess_session
+    from vilvik_emulator.server import EmulatorServer
+
+    server = EmulatorServer(Emulator(Settings(db_path=None, mode="manual")).start()).start()
+    key = server.emulator.default_api_key
+    clients = {
+        "http": vilvik.Client(api_key=key, base_url=server.api_url),
+        "inprocess": vilvik.Client(api_key=key, base_url=f"{INPROCESS_URL}/api/v1",
+                                   session=inprocess_session(server.app)),
+    }
+    source = "def fitness_func(ga_instance, solution, solution_idx):\n    return 0\n"
+    try:
+        ids = {name: client.submissions.create(fitness_func=source, num_genes=2).id for name, client in clients.items()}
+        calls = {
+            "create": lambda client, name: client.submissions.create(fitness_func=source, num_genes=2),
+            "get": lambda client, name: client.submissions.get(ids[name]),
+            "list page": lambda client, name: client.submissions.list(limit=20),
+        }
+        figures = []
+        for label, call in calls.items():
+            timings = {name: [] for name in clients}
+            for round_index in range(SDK_CALLS):
+                for name, client in clients.items():  # alternate, so both see the same state
+                    started = time.perf_counter()
+                    call(client, name)
+                    timings[name].append(time.perf_counter() - started)
+            figures.append((label, statistics.median(timings["http"][10:]), statistics.median(timings["inprocess"][10:])))
+        return figures
+    finally:
+        server.stop()
+
+
+def run(cache=None) -> Report:
+    report = Report("plugin")
+    first, later, notes = fixture_setup()
+    report.comparisons.append(Comparison("plugin", "fixture set-up: first test vs each later test", "later (median)",
+                                         later, "first", first))
+    full, empty = reset_times()
+    report.comparisons.append(Comparison("plugin", "POST /_emulator/reset, median of 5", "empty", empty,
+                                         f"{ROWS} submissions", full))
+    for label, http, inprocess in transports():
+        report.comparisons.append(Comparison("plugin", f"SDK {label} p50: in-process vs loopback HTTP",
+                                             "loopback HTTP", http, "in-process", inprocess))
+    report.notes.extend(notes + [f"{TESTS} generated tests; {SDK_CALLS} SDK calls per transport and kind "
+                                 "(10 warm-up), alternating transports"])
+    return report
+
+
+def main() -> None:
+    print_report(run())
+
+
+if __name__ == "__main__":
+    main()
