@@ -24,7 +24,7 @@ from .code import detect_entry
 from .parameters import accepted_parameters, effective_parameters, pygad_check
 from .results import CONTENT_TYPES, RESULTS
 from .charts import fitness_chart
-from .submissions import SUBMISSIONS, SubmissionService, _text
+from .submissions import SUBMISSIONS, SubmissionService, text_field
 
 IMPORTS = "imports"
 #: tier -> (per hour, per day), contract §10
@@ -98,8 +98,8 @@ class ImportService:
         for name in body:
             if name not in BODY_FIELDS:
                 errors.add(name, "is not an import field")
-        name = _text(body, "name", 200, errors)
-        description = _text(body, "description", 10_000, errors)
+        name = text_field(body, "name", 200, errors)
+        description = text_field(body, "description", 10_000, errors)
         given = body.get("ga_parameters")
         code_in = body.get("code")
         outcome = body.get("result")
@@ -125,7 +125,7 @@ class ImportService:
         errors.raise_if_any()
         parameters = effective_parameters(dict(given), errors)
         if not errors:
-            placeholders = self.submissions._placeholders(code, errors)
+            placeholders = self.submissions.placeholders(code, errors)
             if not errors:
                 pygad_check(parameters, placeholders, errors)
         for item in errors.details:  # name the field as it sits in the import body

@@ -53,7 +53,7 @@ class Draft:
     quick_inputs: dict[str, Any] = field(default_factory=dict)
 
 
-def _text(body: dict, name: str, limit: int, errors: FieldErrors) -> str | None:
+def text_field(body: dict, name: str, limit: int, errors: FieldErrors) -> str | None:
     value = body.get(name)
     if value is None:
         return None
@@ -116,11 +116,11 @@ class SubmissionService:
             errors.raise_if_any()
 
         meta = {
-            "name": _text(body, "name", 200, errors),
-            "description": _text(body, "description", 10_000, errors),
+            "name": text_field(body, "name", 200, errors),
+            "description": text_field(body, "description", 10_000, errors),
             "submission_type": submission_type,
             "webhook_url": check_webhook_url(body.get("webhook_url"), errors),
-            "notification_email": _text(body, "notification_email", 320, errors),
+            "notification_email": text_field(body, "notification_email", 320, errors),
             "visibility": body.get("visibility", "private"),
         }
         if meta["notification_email"] and not EMAIL.match(meta["notification_email"]):
@@ -143,7 +143,7 @@ class SubmissionService:
             code = self._code_fields(body, errors, account)
         parameters = effective_parameters(given, errors, defaults=quick.defaults if quick else None)
         errors.raise_if_any()
-        placeholders = self._placeholders(code, errors)
+        placeholders = self.placeholders(code, errors)
         errors.raise_if_any()
         pygad_check(parameters, placeholders, errors)
         errors.raise_if_any()
@@ -193,7 +193,7 @@ class SubmissionService:
             return None
 
     @staticmethod
-    def _placeholders(code: dict[str, str], errors: FieldErrors) -> dict[str, Any]:
+    def placeholders(code: dict[str, str], errors: FieldErrors) -> dict[str, Any]:
         placeholders: dict[str, Any] = {}
         for role in CODE_ROLES:
             if role not in code:
@@ -296,7 +296,7 @@ class SubmissionService:
         meta.update({name: value for name, value in overrides.items() if name in OVERRIDABLE_META})
         meta["webhook_url"] = check_webhook_url(meta.get("webhook_url"), errors)
         for name, limit in (("name", 200), ("description", 10_000), ("notification_email", 320)):
-            _text(meta, name, limit, errors)
+            text_field(meta, name, limit, errors)
         if meta.get("visibility") not in VISIBILITIES:
             errors.add("visibility", f"must be one of {', '.join(VISIBILITIES)}")
         parameters = dict(parent["parameters"])
@@ -308,7 +308,7 @@ class SubmissionService:
         parameters = effective_parameters(parameters, errors)
         errors.raise_if_any()
         code = {name: value for name, value in parent["code"].items()}
-        placeholders = self._placeholders(code, errors)
+        placeholders = self.placeholders(code, errors)
         errors.raise_if_any()
         pygad_check(parameters, placeholders, errors)
         errors.raise_if_any()
