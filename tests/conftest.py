@@ -1,13 +1,15 @@
 """Fixtures of the emulator's own suite, on top of its pytest plugin (dogfooding).
 
 ``vilvik_emulator`` (the plugin) resets the shared session server before each test;
-``api`` is a raw HTTP client whose every response is checked against the OpenAPI
-document the server publishes.
+``api`` is a raw HTTP client and ``control`` the control-plane handle; their responses,
+and those the official SDK gets through ``vilvik_client`` (and the in-process session),
+are all checked against the OpenAPI document the server publishes.
 """
 
 from __future__ import annotations
 
 import pytest
+import requests
 
 from helpers import Api
 from openapi_check import OpenApiChecker
@@ -36,3 +38,28 @@ def other_account(vilvik_emulator, openapi_checker) -> Api:
     account = vilvik_emulator.create_account(name="other")
     key = vilvik_emulator.create_key(account["id"])["key"]
     return Api(vilvik_emulator.base_url, key, openapi_checker.check)
+
+
+def _checked_session(openapi_checker) -> requests.Session:
+    session = requests.Session()
+    session.hooks["response"].append(lambda response, *args, **kwargs: openapi_checker.check(response))
+    return session
+
+
+@pytest.fixture
+def vilvik_client(vilvik_emulator, openapi_checker):
+    """The plugin's SDK client, with every response it gets checked against the document."""
+    import vilvik
+
+    return vilvik.Client(api_key=vilvik_emulator.api_key, base_url=vilvik_emulator.base_url,
+                         session=_checked_session(openapi_checker))
+
+
+@pytest.fixture
+def vilvik_inprocess_session(vilvik_emulator, vilvik_emulator_server, openapi_checker):
+    """The plugin's in-process session, checked against the document too."""
+    from vilvik_emulator.inprocess import INPROCESS_URL, InProcessAdapter
+
+    session = _checked_session(openapi_checker)
+    session.mount(INPROCESS_URL, InProcessAdapter(vilvik_emulator_server.app))
+    return session
