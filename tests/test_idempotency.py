@@ -335,3 +335,14 @@ def test_same_key_on_another_parent_is_a_different_request(api, control, finishe
     response = api.post(f"submissions/{other_parent}/reexecute", headers={"Idempotency-Key": key})
     assert_error(response, 422, "idempotency_key_reused")
     assert len(submission_ids(api)) == 3
+
+
+def test_expired_keys_are_forgotten_not_kept_forever(api, control, vilvik_emulator_server):
+    """The SDK sends a fresh key with every create; expired records must not pile up."""
+    store = vilvik_emulator_server.emulator.store
+    for index in range(3):
+        assert create(api, f"pile-{index}").status_code == 202
+    assert store.count("idempotency_keys") == 3
+    control.clock_advance(25 * 3600)
+    assert create(api, "after-a-day").status_code == 202
+    assert store.count("idempotency_keys") == 1

@@ -21,6 +21,7 @@ from ..store import Store
 
 TABLE = "idempotency_keys"
 LIFETIME = timedelta(hours=24)
+PURGE_EVERY_SECONDS = 3600
 
 
 @dataclass
@@ -49,11 +50,16 @@ class IdempotencyService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        self._last_purge = None
 
     def begin(self, account_id: str, endpoint: str, key: str, request_fingerprint: str) -> Replay | Reservation:
         check_key(key)
         record_id = hashlib.sha256(f"{account_id}\n{endpoint}\n{key}".encode()).hexdigest()[:32]
         now = self.clock.now()
+        if self._last_purge is None or abs((now - self._last_purge).total_seconds()) >= PURGE_EVERY_SECONDS:
+            # The SDK sends a fresh key with every create: forget expired ones now and then.
+            self._last_purge = now
+            self.purge_expired()
         with self.store.lock:
             record = self.store.get(TABLE, record_id)
             if record is not None and parse_ts(record["created_at"]) + LIFETIME <= now:
