@@ -1,40 +1,47 @@
-"""The runner: a queue of jobs, a pool of slots, and one worker process per running job.
+"""The runner: a queue of jobs, a pool of slots, and one watched process tree per running job.
 
-The runner knows nothing of HTTP or storage. It receives :class:`JobSpec` objects,
-runs each in a fresh process started from a ``forkserver`` (forking the threaded
-server itself is unsafe), watches it from a monitor thread (progress, captured output,
+The runner knows nothing of HTTP or storage. It receives :class:`JobSpec` objects, has
+the job template (:mod:`.spawner`, :mod:`.template`) fork a supervisor for each, watches
+the job from a monitor thread (events, captured output, the supervisor's exit report,
 the runtime limit, the process-count limit, cancellation) and reports to a
 :class:`JobListener`: started, progress, finished with an :class:`Outcome`.
 
-Stopping a job stops everything it started: the worker is a session leader and a
-child subreaper that never runs user code itself (it forks the process that does), so
-the monitor can freeze the whole tree, collect it from ``/proc`` and kill it all.
+The monitor sleeps in one ``select`` on every descriptor of the job (the events,
+output and status pipes, a pidfd of the supervisor, a cancel wake-up), so it reacts to
+each the moment it happens: a finished job is reported as soon as its supervisor has
+reaped it. Nothing the job's process sends is believed before :mod:`.protocol` checked
+it; usage comes from the supervisor's ``getrusage`` or this side's samples of ``/proc``.
+Whatever goes wrong here, a job gets an outcome and the runner keeps serving.
 """
 
 from __future__ import annotations
 
 import collections
-import multiprocessing
-import multiprocessing.connection
+import fcntl
+import logging
 import os
+import select
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
+from . import protocol
 from .processes import kill_tree, tree_usage
+from .spawner import Spawner, TemplateError
 
-#: BLAS thread pools only fight the other jobs for the cores, and their per-thread
-#: buffers trip the address-space limit; every worker uses one thread.
-SINGLE_THREAD_ENVIRONMENT = {name: "1" for name in (
-    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")}
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-POLL_SECONDS = 0.05
+log = logging.getLogger("vilvik_emulator.runner")
+
 SAMPLE_SECONDS = 0.25
+READ_BYTES = 1 << 20
+PIPE_BYTES = 1 << 20  # fewer wake-ups for a flood of output or a big result (the unprivileged maximum)
+F_SETPIPE_SZ = 1031
+STOP_TIMEOUT = 10.0
 
 
 @dataclass
@@ -59,6 +66,8 @@ class Outcome:
     usage: dict = field(default_factory=dict)
     log: bytes = b""
     log_dropped_bytes: int = 0
+    #: seconds from the monitor's start to each step of the job (for benchmarks and diagnosis)
+    timeline: dict = field(default_factory=dict)
 
 
 class JobListener(Protocol):
@@ -75,7 +84,7 @@ class _Job:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
-    #: a pipe whose write end wakes the monitor at once (instead of at its next poll)
+    #: a pipe whose write end wakes the monitor at once
     wakeup: tuple[int, int] | None = None
     wakeup_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,17 +94,27 @@ class _Job:
             if self.wakeup is not None:
                 os.write(self.wakeup[1], b"x")
 
+    def open_wakeup(self) -> int:
+        with self.wakeup_lock:
+            self.wakeup = os.pipe()
+            return self.wakeup[0]
+
     def close_wakeup(self) -> None:
         with self.wakeup_lock:
             wakeup, self.wakeup = self.wakeup, None
-        for fd in wakeup or ():
-            os.close(fd)
+        for descriptor in wakeup or ():
+            os.close(descriptor)
 
 
 class Runner:
-    """Runs jobs in isolated worker processes, at most ``pool_size`` at a time."""
+    """Runs jobs in isolated processes, at most ``pool_size`` at a time.
 
-    def __init__(self, listener: JobListener, limits: Callable[[], dict], pool_size: Callable[[], int]) -> None:
+    ``namespaces``: ``None`` (default) gives each job PID and mount namespaces of its own
+    where the kernel allows it (root), ``False`` never does (the subreaper containment only).
+    """
+
+    def __init__(self, listener: JobListener, limits: Callable[[], dict], pool_size: Callable[[], int], *,
+                 namespaces: bool | None = None) -> None:
         self.listener = listener
         self._limits = limits
         self._pool_size = pool_size
@@ -104,26 +123,14 @@ class Runner:
         self._running: dict[str, _Job] = {}
         self._stopping = False
         self._dispatcher: threading.Thread | None = None
-        self._context = multiprocessing.get_context("forkserver")
+        self.spawner = Spawner(namespaces)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        for name, value in SINGLE_THREAD_ENVIRONMENT.items():
-            os.environ.setdefault(name, value)
-        self._context.set_forkserver_preload(["vilvik_emulator.runner.worker"])
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="vilvik-dispatcher", daemon=True)
         self._dispatcher.start()
-        threading.Thread(target=self._warm_up, name="vilvik-forkserver-warmup", daemon=True).start()
-
-    def _warm_up(self) -> None:
-        """Start the forkserver (which imports numpy and pygad) before the first job needs it."""
-        from multiprocessing import forkserver
-
-        try:
-            forkserver.ensure_running()
-        except Exception:  # the first job will try again and report a real error
-            pass
+        self.spawner.start()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting work and stop every running job (queued ones stay queued)."""
@@ -137,6 +144,7 @@ class Runner:
         deadline = time.monotonic() + timeout
         for job in running:
             job.done.wait(max(0.0, deadline - time.monotonic()))
+        self.spawner.close()
 
     # ------------------------------------------------------------------ API
 
@@ -192,13 +200,16 @@ class Runner:
         return None
 
     def pid_of(self, submission_id: str) -> int | None:
+        """The pid of the job's supervisor (every process of the job runs below it)."""
         with self._condition:
             job = self._running.get(submission_id)
             return job.pid if job else None
 
     def stats(self) -> dict:
         with self._condition:
-            return {"queued": len(self._queue), "running": len(self._running), "pool_size": self._pool_size()}
+            counts = {"queued": len(self._queue), "running": len(self._running), "pool_size": self._pool_size()}
+        return {**counts, "template_pid": self.spawner.pid, "template_restarts": self.spawner.restarts,
+                "containment": "namespaces" if self.spawner.namespaced else "subreaper"}
 
     # ------------------------------------------------------------------ dispatching
 
@@ -215,104 +226,167 @@ class Runner:
                              name=f"vilvik-job-{job.spec.submission_id}").start()
 
     def _execute(self, job: _Job) -> None:
+        submission_id = job.spec.submission_id
         try:
-            outcome = _Monitor(job, self._context, dict(self._limits()), self.listener).run()
-            self.listener.job_finished(job.spec.submission_id, outcome)
+            try:
+                outcome = _Monitor(job, self.spawner, dict(self._limits()), self.listener).run()
+            except Exception:  # the monitor cleans up after itself; this is the last resort
+                log.exception("the runner failed while running job %s", submission_id)
+                outcome = Outcome("failed", error={"code": "worker_crashed", "traceback": "",
+                                                   "message": "the emulator's runner failed while running this job"})
+            try:
+                self.listener.job_finished(submission_id, outcome)
+            except Exception:
+                log.exception("recording the end of job %s failed", submission_id)
         finally:
             with self._condition:
-                self._running.pop(job.spec.submission_id, None)
+                self._running.pop(submission_id, None)
                 self._condition.notify_all()
             job.done.set()
 
 
 class _Monitor:
-    """Watches one worker process from start to finish."""
+    """Watches one job from the spawn of its supervisor to the last of its processes."""
 
-    def __init__(self, job: _Job, context: Any, limits: dict, listener: JobListener) -> None:
+    def __init__(self, job: _Job, spawner: Spawner, limits: dict, listener: JobListener) -> None:
         self.job = job
-        self.context = context
+        self.spawner = spawner
         self.limits = limits
         self.listener = listener
+        self.started = time.monotonic()
+        self.timeline: dict[str, float] = {}
         self.output = bytearray()
         self.dropped = 0
-        self.message: dict | None = None  # the job's own result or error
-        self.exit: dict | None = None  # how the job's process ended, from the worker
+        self.events = protocol.FrameReader(protocol.MAX_EVENT_BYTES)
+        self.status = protocol.FrameReader(protocol.MAX_STATUS_BYTES)
+        self.final: dict | None = None  # the job's own result or error
+        self.exit: dict | None = None  # the supervisor's report
+        self.malformed: str | None = None
         self.cpu_seconds = 0.0
         self.peak_memory_mb = 0.0
+        self.pid = 0
+        self.pidfd = -1
+        self.supervisor_gone = False
+
+    def mark(self, step: str) -> None:
+        self.timeline.setdefault(step, round(time.monotonic() - self.started, 6))
 
     def run(self) -> Outcome:
         spec = self.job.spec
         workdir = tempfile.mkdtemp(prefix=f"vilvik-job-{spec.submission_id}-")
-        events_reader, events_writer = self.context.Pipe(duplex=False)
-        output_reader, output_writer = self.context.Pipe(duplex=False)
-        process = self.context.Process(
-            target=_worker_main, args=(spec.payload(), self.limits, workdir, events_writer, output_writer,
-                                       os.getpid()),
-            name=f"vilvik-job-{spec.submission_id}", daemon=False)
-        started = time.monotonic()
+        pipes = {name: os.pipe() for name in ("events", "output", "status")}
+        for name in ("events", "output"):
+            try:
+                fcntl.fcntl(pipes[name][1], F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass
+        readers = [pipes[name][0] for name in ("events", "output", "status")]
+        for descriptor in readers:
+            os.set_blocking(descriptor, False)
         try:
-            process.start()
-        except Exception as error:
-            shutil.rmtree(workdir, ignore_errors=True)
-            return Outcome("failed", error={"code": "worker_crashed", "message": f"could not start a worker: {error}",
-                                            "traceback": ""})
-        events_writer.close()
-        output_writer.close()
-        self.job.pid = process.pid
-        self.job.wakeup = os.pipe()
-        self.listener.job_started(spec.submission_id, process.pid)
-        try:
-            verdict = self._watch(process, events_reader, output_reader, started)
+            self.mark("spawn")
+            try:
+                self.pid, self.pidfd = self.spawner.spawn(
+                    {"spec": spec.payload(), "limits": self.limits, "workdir": workdir},
+                    [pipes["events"][1], pipes["output"][1], pipes["status"][1], self.spawner.lifeline_reader])
+            except TemplateError as error:
+                return self._failed("worker_crashed", f"could not start a worker: {error}")
+            finally:
+                for name in pipes:  # the supervisor holds the write ends now
+                    os.close(pipes[name][1])
+            self.mark("spawned")
+            return self._follow(*readers, workdir)
         finally:
-            kill_tree(process.pid)
-            process.join(timeout=5)
-            self._drain(events_reader, output_reader)
-            events_reader.close()
-            output_reader.close()
-            self.job.close_wakeup()
-            shutil.rmtree(workdir, ignore_errors=True)
-        wall = round(time.monotonic() - started, 4)
-        return self._outcome(verdict, process.exitcode, wall)
+            for descriptor in readers:
+                os.close(descriptor)
+            _remove_tree(workdir)
 
-    def _watch(self, process: Any, events: Any, output: Any, started: float) -> str:
-        deadline = started + float(self.limits["runtime_seconds"])
+    def _follow(self, events: int, output: int, status: int, workdir: str) -> Outcome:
+        self.job.pid = self.pid
+        wakeup = self.job.open_wakeup()
+        verdict = "internal"
+        try:
+            self._call("job_started", self.job.spec.submission_id, self.pid)
+            verdict = self._watch(events, output, status, wakeup)
+        except Exception:
+            log.exception("watching job %s failed", self.job.spec.submission_id)
+        finally:
+            if not self.supervisor_gone:
+                self._stop()
+            self.mark("stopped")
+            self._drain(events, output, status)
+            if self.exit is None and not self.spawner.namespaced:
+                # The supervisor died without its report: killed from inside the job, which
+                # handed its orphans to the template. They die now, before the job ends.
+                self.spawner.sweep()
+            self.job.close_wakeup()
+            os.close(self.pidfd)
+        if verdict == "exited" and self.malformed:
+            verdict = "malformed"
+        return self._outcome(verdict)
+
+    def _watch(self, events: int, output: int, status: int, wakeup: int) -> str:
+        deadline = self.started + float(self.limits["runtime_seconds"])
         next_sample = 0.0
-        sources = [events, output, process.sentinel, self.job.wakeup[0]]
+        handlers = {events: self._read_events, output: self._read_output, status: self._read_status}
+        sources = [events, output, status, self.pidfd, wakeup]
         while True:
             if self.job.cancel_requested.is_set():
                 return "cancelled"
+            if self.malformed:
+                return "malformed"
+            if self.supervisor_gone:
+                return "exited"
             now = time.monotonic()
             if now >= deadline:
                 return "timeout"
             if now >= next_sample:
                 next_sample = now + SAMPLE_SECONDS
-                cpu, peak, below = tree_usage(process.pid)
-                self.cpu_seconds = max(self.cpu_seconds, cpu)
-                self.peak_memory_mb = max(self.peak_memory_mb, peak)
-                if below - 1 > int(self.limits["max_processes"]):  # the job's process itself is one
+                if self._sample() - 1 > int(self.limits["max_processes"]):  # the user's process is one
                     return "process_limit"
-            for ready in multiprocessing.connection.wait(sources, timeout=min(POLL_SECONDS, deadline - now)):
-                if ready is output:
-                    if not self._read_output(output):
-                        sources.remove(output)
-                elif ready is events:
-                    if not self._read_event(events):
-                        sources.remove(events)
-                elif ready == self.job.wakeup[0]:
+            ready, _, _ = select.select(sources, [], [], max(0.0, min(deadline, next_sample) - now))
+            for descriptor in ready:
+                if descriptor == self.pidfd:
+                    # Everything the job wrote is in the pipes by now: read it before deciding.
+                    self.supervisor_gone = True
+                    self.mark("supervisor_gone")
+                    self._drain(events, output, status)
+                elif descriptor == wakeup:
                     return "cancelled"
-                else:
-                    return "exited"
-            if self.message is not None and self.message.get("type") in ("result", "error"):
-                process.join(timeout=2)
-                return "exited"
+                elif not handlers[descriptor](descriptor):
+                    sources.remove(descriptor)
 
-    def _read_output(self, output: Any) -> bool:
+    def _sample(self) -> int:
+        cpu, peak, below = tree_usage(self.pid)
+        self.cpu_seconds = max(self.cpu_seconds, cpu)
+        self.peak_memory_mb = max(self.peak_memory_mb, peak)
+        return below
+
+    def _stop(self) -> None:
+        """Kill the whole job and wait until its supervisor is gone."""
         try:
-            chunk = os.read(output.fileno(), 1 << 16)
-        except (BlockingIOError, InterruptedError):
+            self._sample()  # what it used until now: it is billed for that
+            if self.spawner.namespaced:
+                # The init of the job's PID namespace: when it dies the kernel kills every
+                # process in the namespace, and nothing the job started can have left it.
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGSTOP)  # a stopped process keeps its pid
+                kill_tree(self.pid)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if select.select([self.pidfd], [], [], STOP_TIMEOUT)[0]:
+            self.supervisor_gone = True
+        else:
+            log.error("the supervisor of job %s (pid %s) did not die", self.job.spec.submission_id, self.pid)
+
+    # ------------------------------------------------------------------ reading the pipes
+
+    def _read_output(self, descriptor: int) -> bool:
+        chunk = _read(descriptor)
+        if chunk is None:
             return True
-        except OSError:
-            return False
         if not chunk:
             return False
         room = int(self.limits["output_bytes"]) - len(self.output)
@@ -321,96 +395,146 @@ class _Monitor:
         self.dropped += max(0, len(chunk) - max(room, 0))
         return True
 
-    def _read_event(self, events: Any) -> bool:
-        try:
-            raw = events.recv_bytes(MAX_MESSAGE_BYTES)
-        except (EOFError, OSError):
+    def _read_events(self, descriptor: int) -> bool:
+        chunk = _read(descriptor)
+        if chunk is None:
+            return True
+        if not chunk:
+            if self.events.partial:
+                self._refuse("the job's process ended in the middle of a message")
             return False
+        if self.malformed:
+            return True
+        self.mark("first_event")
         try:
-            message = _json_loads(raw)
-        except ValueError:
-            self.message = {"type": "error", "code": "worker_crashed",
-                            "message": "the worker sent a malformed message", "traceback": ""}
-            return False
-        if message.get("type") == "progress":
-            self.listener.job_progress(self.job.spec.submission_id, {
-                key: message.get(key) for key in ("generations_completed", "num_generations", "best_fitness")})
-        elif message.get("type") in ("result", "error"):
-            self.message = message
-        elif message.get("type") == "exit":
-            self.exit = message
+            for frame in self.events.feed(chunk):
+                message = protocol.check_event(protocol.parse(frame))
+                if self.final is not None:
+                    raise protocol.ProtocolError("the job's process sent more after its final message")
+                if message["type"] == "progress":
+                    self._call("job_progress", self.job.spec.submission_id,
+                               {key: message[key] for key in ("generations_completed", "num_generations",
+                                                              "best_fitness")})
+                else:
+                    self.mark("final_message")
+                    self.final = message
+        except protocol.ProtocolError as error:
+            self._refuse(str(error))
         return True
 
-    def _drain(self, events: Any, output: Any) -> None:
-        """Collect what is still buffered in the pipes once the worker is gone."""
-        for _ in range(10_000):
-            ready = multiprocessing.connection.wait([events, output], timeout=0)
-            if not ready:
-                return
-            progressed = False
-            if output in ready and self._read_output(output):
-                progressed = True
-            if events in ready and self.exit is None and self._read_event(events):
-                progressed = True
-            if not progressed:
-                return
+    def _read_status(self, descriptor: int) -> bool:
+        chunk = _read(descriptor)
+        if chunk is None:
+            return True
+        if not chunk:
+            return False
+        try:
+            for frame in self.status.feed(chunk):
+                if self.exit is not None:
+                    raise protocol.ProtocolError("the supervisor reported twice")
+                self.exit = protocol.check_exit(protocol.parse(frame))
+                self.mark("exit_report")
+        except protocol.ProtocolError as error:
+            self._refuse(f"the supervisor's report was refused: {error}")
+        return True
 
-    def _outcome(self, verdict: str, exitcode: int | None, wall: float) -> Outcome:
-        message = self.message or {}
-        # The worker's count of the finished job (wait4) is exact; a job stopped from
-        # here has only the samples taken while it ran.
-        reported = (self.exit or {}).get("usage") or message.get("usage") or {}
-        usage = {
-            "cpu_seconds": round(float(reported.get("cpu_seconds", self.cpu_seconds)), 4),
-            "peak_memory_mb": round(float(reported.get("peak_memory_mb", self.peak_memory_mb)), 1),
-            "wall_seconds": wall,
-        }
-        log = bytes(self.output)
+    def _refuse(self, reason: str) -> None:
+        if self.malformed is None:
+            self.malformed = reason
 
-        def failed(code: str, text: str, trace: str = "") -> Outcome:
-            return Outcome("failed", error={"code": code, "message": text, "traceback": trace}, usage=usage,
-                           log=log, log_dropped_bytes=self.dropped)
+    def _drain(self, events: int, output: int, status: int) -> None:
+        """Read what is still in the pipes; stop at the end of each or when it is empty."""
+        for descriptor, handler in ((events, self._read_events), (output, self._read_output),
+                                    (status, self._read_status)):
+            for _ in range(10_000):
+                if not select.select([descriptor], [], [], 0)[0] or not handler(descriptor):
+                    break
 
+    def _call(self, method: str, *arguments: Any) -> None:
+        """A listener callback; its failure is logged and never stops the job."""
+        try:
+            getattr(self.listener, method)(*arguments)
+        except Exception:
+            log.exception("the runner's listener failed in %s for job %s", method, self.job.spec.submission_id)
+
+    # ------------------------------------------------------------------ the verdict
+
+    def _usage(self) -> dict:
+        # The supervisor's count of the finished job (getrusage of everything it reaped) is
+        # exact; a job stopped from here has only this side's samples of /proc.
+        measured = (self.exit or {}).get("usage") or {}
+        return {"cpu_seconds": round(float(measured.get("cpu_seconds", self.cpu_seconds)), 4),
+                "peak_memory_mb": round(float(measured.get("peak_memory_mb", self.peak_memory_mb)), 1),
+                "wall_seconds": round(time.monotonic() - self.started, 4)}
+
+    def _failed(self, code: str, text: str, trace: str = "", usage: dict | None = None) -> Outcome:
+        self.mark("outcome")
+        return Outcome("failed", error={"code": code, "message": text, "traceback": trace}, usage=usage or {},
+                       log=bytes(self.output), log_dropped_bytes=self.dropped, timeline=self.timeline)
+
+    def _outcome(self, verdict: str) -> Outcome:
+        usage = self._usage()
         if verdict == "cancelled":
-            return Outcome("cancelled", usage=usage, log=log, log_dropped_bytes=self.dropped)
+            self.mark("outcome")
+            return Outcome("cancelled", usage=usage, log=bytes(self.output), log_dropped_bytes=self.dropped,
+                           timeline=self.timeline)
         if verdict == "timeout":
-            return failed("timeout", f"the job ran longer than the runtime limit of "
-                                     f"{_seconds(self.limits['runtime_seconds'])} s and was stopped")
+            return self._failed("timeout", f"the job ran longer than the runtime limit of "
+                                           f"{_seconds(self.limits['runtime_seconds'])} s and was stopped",
+                                usage=usage)
         if verdict == "process_limit":
-            return failed("fitness_error", f"the job started more than {self.limits['max_processes']} "
-                                           "processes and was stopped")
-        if message.get("type") == "result":
-            return Outcome("succeeded", result=message.get("result"), usage=usage, log=log,
-                           log_dropped_bytes=self.dropped)
-        if message.get("type") == "error":
-            return failed(str(message.get("code") or "fitness_error"), str(message.get("message") or ""),
-                          str(message.get("traceback") or ""))
-        ended = self.exit or {}
-        number = ended.get("signal") or (-exitcode if exitcode is not None and exitcode < 0 else None)
+            return self._failed("fitness_error", f"the job started more than {self.limits['max_processes']} "
+                                                 "processes and was stopped", usage=usage)
+        if verdict == "malformed":
+            return self._failed("worker_crashed", f"the job's process sent a malformed message and was stopped: "
+                                                  f"{self.malformed}", usage=usage)
+        if verdict == "internal":
+            return self._failed("worker_crashed", "the emulator's runner failed while watching this job",
+                                usage=usage)
+        final = self.final or {}
+        if final.get("type") == "result":
+            self.mark("outcome")
+            return Outcome("succeeded", result=final["result"], usage=usage, log=bytes(self.output),
+                           log_dropped_bytes=self.dropped, timeline=self.timeline)
+        if final.get("type") == "error":
+            return self._failed(final["code"], final["message"], final["traceback"], usage=usage)
+        if self.exit is None:
+            return self._failed("worker_lost", "the job's supervisor process ended without reporting "
+                                               "(was it killed from outside the emulator?)", usage=usage)
+        number = self.exit.get("signal")
         if number:
-            name = _signal_name(int(number))
-            if int(number) == signal.SIGKILL and self.peak_memory_mb >= 0.9 * float(self.limits["memory_mb"]):
-                return failed("out_of_memory", f"the job was killed ({name}) near its memory limit "
-                                               f"of {self.limits['memory_mb']} MB")
-            return failed("worker_crashed", f"the job's process died from signal {name}")
-        status = ended.get("exitcode", exitcode)
-        return failed("worker_crashed", f"the job's process exited with status {status} before reporting a "
-                                        "result (did the code call os._exit?)")
+            name = _signal_name(number)
+            if number == signal.SIGKILL and usage["peak_memory_mb"] >= 0.9 * float(self.limits["memory_mb"]):
+                return self._failed("out_of_memory", f"the job was killed ({name}) near its memory limit "
+                                                     f"of {self.limits['memory_mb']} MB", usage=usage)
+            return self._failed("worker_crashed", f"the job's process died from signal {name}", usage=usage)
+        return self._failed("worker_crashed", f"the job's process exited with status {self.exit['exitcode']} "
+                                              "before reporting a result (did the code call os._exit?)",
+                            usage=usage)
 
 
-def _worker_main(spec: dict, limits: dict, workdir: str, events: Any, output: Any, server_pid: int) -> None:
-    from . import worker
+def _read(descriptor: int) -> bytes | None:
+    """A chunk from a pipe: ``b""`` at its end, ``None`` when nothing is there just now."""
+    try:
+        return os.read(descriptor, READ_BYTES)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
-    worker.main(spec, limits, workdir, events, output, server_pid)
 
+def _remove_tree(path: str) -> None:
+    """Remove a job's working directory, even where the job took away its own permissions."""
+    def allow_and_retry(function: Callable, target: str, _: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), stat.S_IRWXU)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, stat.S_IRWXU)
+            function(target)
+        except OSError:
+            pass
 
-def _json_loads(raw: bytes) -> dict:
-    import json
-
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError("not an object")
-    return value
+    shutil.rmtree(path, onerror=allow_and_retry)
 
 
 def _seconds(value: Any) -> str:

@@ -1,10 +1,10 @@
 """Process trees from ``/proc``: who a job started, how much it used, and stopping all of it.
 
-A job's processes are found two ways: by parent links below the worker (the worker is a
-child subreaper, so orphans re-attach to it while it lives) and by session (the worker
-is a session leader). Stopping freezes before it kills: SIGSTOP every process found,
-look again (a process may have forked meanwhile), until nothing new appears; then
-SIGKILL them all. Killing the worker first would hand its orphans to init.
+A job's processes are found by parent links below its supervisor (a child subreaper, so
+orphans re-attach to it while it lives), and for stopping also by session (the
+supervisor is a session leader). Stopping freezes before it kills: SIGSTOP every process
+found, look again (a process may have forked meanwhile), until nothing new appears; then
+SIGKILL them all. Killing the supervisor first would hand its orphans to its parent.
 """
 
 from __future__ import annotations
@@ -86,16 +86,51 @@ def kill_tree(root: int, *, include_root: bool = True) -> None:
             pass
 
 
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` from ``/proc/<pid>/task/*/children`` (no scan of all of ``/proc``)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def subtree(root: int) -> set[int]:
+    """``root`` and every process below it by parent links.
+
+    Complete for a job: its supervisor is a child subreaper (or the init of the job's PID
+    namespace), so every process the job starts stays below it, whatever its session.
+    """
+    found = {root}
+    stack = [root]
+    while stack:
+        for child in children(stack.pop()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
 def tree_usage(root: int) -> tuple[float, float, int]:
-    """(CPU seconds of the whole tree, the largest peak RSS in MB, how many processes below root)."""
-    table = process_table()
-    below = descendants(root, table)
+    """(CPU seconds of the tree, the largest peak RSS in MB, how many processes below ``root``).
+
+    CPU counts each live process's own time plus that of the children it has reaped, so
+    processes that already ended are counted too (in their reaper's ``cutime``/``cstime``).
+    """
+    tree = subtree(root)
     cpu = 0.0
     peak = 0.0
-    for pid in below | {root}:
+    for pid in tree:
         fields = _stat_fields(pid)
         if fields is not None:
-            cpu += (int(fields[11]) + int(fields[12])) / PAGE_TICKS
+            cpu += sum(int(value) for value in fields[11:15]) / PAGE_TICKS
         try:
             with open(f"/proc/{pid}/status", "rb") as handle:
                 for line in handle:
@@ -104,4 +139,4 @@ def tree_usage(root: int) -> tuple[float, float, int]:
                         break
         except (OSError, ValueError, IndexError):
             pass
-    return cpu, peak, len(below)
+    return cpu, peak, len(tree) - 1

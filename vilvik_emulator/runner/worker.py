@@ -1,30 +1,29 @@
 """The worker: the only place a client's code runs, in processes of its own.
 
-:func:`main` is the target of a process started from the ``forkserver`` (which has
-this module, numpy and pygad already imported, so a job does not pay for them). That
-process is the job's **supervisor**: it isolates itself (new session, child subreaper,
-death signal, its own working directory, stdout/stderr into the parent's capture pipe)
-and forks the process that runs the user's code under the job's resource limits. When
-that process ends, however it ends (a result, an exception, ``os._exit``, a segfault),
-the supervisor — still alive, still the subreaper — kills whatever the job left behind
-and reports how it ended. The user's process reports over a JSON message pipe:
+The job template (:mod:`.template`) forks :func:`supervise` once per job. That process
+is the job's **supervisor** and never runs user code: it takes a session of its own,
+becomes a child subreaper (and, where the kernel allows, the init of a new PID
+namespace with a ``/proc`` that shows only the job), points stdout/stderr at the
+server's capture pipe and forks the process that runs the user's code under the job's
+limits. When that process ends, however it ends (a result, an exception, ``os._exit``, a
+segfault), the supervisor kills whatever the job left behind, reaps it all and reports
+on its own status pipe how the process ended and what the job used, as the kernel
+counted it (``getrusage(RUSAGE_CHILDREN)``): the user's process never holds that pipe.
+
+The user's process reports over the events pipe (frames of :mod:`.protocol`):
 
 * ``{"type": "progress", ...}`` at most every 0.5 s (and every slower generation);
-* ``{"type": "result", "result": {...}, "usage": {...}}`` when the run ended;
-* ``{"type": "error", "code", "message", "traceback", "usage"}`` when it failed;
+* ``{"type": "result", "result": {...}}`` when the run ended;
+* ``{"type": "error", "code", "message", "traceback"}`` when it failed.
 
-and the supervisor last: ``{"type": "exit", "exitcode" | "signal", "usage"}``.
-
-Messages are JSON, never pickles: the parent must not unpickle what code it does not
-trust could have written to the pipe.
+Messages are JSON, never pickles: the server must not unpickle what code it does not
+trust could have written to the pipe, and it checks every field of every frame.
 """
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import io
-import json
 import logging
 import math
 import multiprocessing
@@ -34,24 +33,32 @@ import resource
 import select
 import signal
 import sys
-import threading
 import time
 import traceback
 import types
-from typing import Any
+from typing import Any, NoReturn
 
 import cloudpickle
 import numpy
 import numpy.ma  # noqa: F401  (numpy loads these lazily, on a job's first use: preload them
-import numpy.random  # noqa: F401  here, in the forkserver, so no job pays ~45 ms importing them)
+import numpy.random  # noqa: F401  here, in the template, so no job pays ~45 ms importing them)
 import pygad
 
+from . import protocol
+from .isolation import (
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_DUMPABLE,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    close_descriptors_except,
+    drop_capabilities,
+    prctl,
+    private_proc,
+)
 from .params import CALLBACK_ARITY, pygad_arguments
 from .processes import kill_tree
 
 PROGRESS_INTERVAL = 0.5
-PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
 
 
 class UserCodeError(Exception):
@@ -97,16 +104,21 @@ def to_json(value: Any) -> Any:
 
 
 class Reporter:
-    """Sends JSON messages to the parent over the events connection."""
+    """Sends frames to the server over the events pipe."""
 
-    def __init__(self, connection) -> None:
-        self.connection = connection
+    def __init__(self, descriptor: int) -> None:
+        self.descriptor = descriptor
         self.last_progress = 0.0
 
     def send(self, message: dict) -> None:
-        self.connection.send_bytes(json.dumps(message, allow_nan=False).encode())
+        frame = protocol.encode(message)
+        if len(frame) - protocol.HEADER.size > protocol.MAX_EVENT_BYTES:
+            raise ValueError(f"the message is {len(frame) >> 20} MB, more than the server accepts")
+        data = memoryview(frame)
+        while data:
+            data = data[os.write(self.descriptor, data):]
 
-    def progress(self, ga: "pygad.GA", *, force: bool = False) -> None:
+    def progress(self, ga: pygad.GA, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last_progress < PROGRESS_INTERVAL:
             return
@@ -119,93 +131,21 @@ class Reporter:
                    "num_generations": int(ga.num_generations), "best_fitness": best})
 
 
-def usage() -> dict:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
-        "cpu_seconds": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 4),
-        "peak_memory_mb": round(max(own.ru_maxrss, children.ru_maxrss) / 1024, 1),
-    }
-
-
-def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _isolate(workdir: str, output_fd: int) -> None:
-    """The supervisor's set-up: a session of its own, and the job's orphans as its children."""
-    os.setsid()
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job stay ours to kill
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
-    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0, closefd=False), line_buffering=True,
-                                  errors="backslashreplace", write_through=True)
-    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
-                                  errors="backslashreplace", write_through=True)
-    os.chdir(workdir)
-
-
 def _limit(limits: dict) -> None:
     """The user's process: resource limits, and its own processes forked below it."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     # PyGAD's process pool forks from here, so its processes stay in the job's tree and
-    # under its limits (the default start method came from the server's forkserver).
+    # under its limits.
     multiprocessing.set_start_method("fork", force=True)
     memory = int(limits["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if os.geteuid() != 0:
-        # Root ignores RLIMIT_NPROC; the parent's watchdog covers that case.
+        # Root ignores RLIMIT_NPROC; the monitor's count covers that case.
         running = _count_own_processes()
         allowed = running + int(limits["max_processes"])
         soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
         if hard == resource.RLIM_INFINITY or allowed < hard:
             resource.setrlimit(resource.RLIMIT_NPROC, (allowed, hard))
-
-
-def _watch_server(server_pid: int) -> None:
-    """If the server dies, take the whole job down with it.
-
-    The server itself is watched, not our parent: the forkserver that started us stays
-    alive as long as any of its children holds its "alive" pipe, which we do. The
-    supervisor runs no user code, so this thread always gets to run; it kills the job's
-    whole tree while the supervisor is still there to hold its orphans.
-    """
-
-    def gone() -> bool:
-        try:
-            os.kill(server_pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-
-    def watch() -> None:
-        try:
-            pidfd = os.pidfd_open(server_pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        while True:
-            if pidfd is not None:
-                if select.select([pidfd], [], [], 1.0)[0]:
-                    break
-            else:
-                if gone():
-                    break
-                time.sleep(0.25)
-        kill_tree(os.getpid(), include_root=False)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="vilvik-server-watch", daemon=True).start()
 
 
 def _count_own_processes() -> int:
@@ -245,7 +185,7 @@ def load_entry(role: str, source: str, entry: str) -> Any:
     return value
 
 
-def _stopped_reason(ga: "pygad.GA", state: dict, num_generations: int) -> str:
+def _stopped_reason(ga: pygad.GA, state: dict, num_generations: int) -> str:
     if state.get("stopped_by_callback"):
         return "on_generation"
     if ga.generations_completed - state["first_generation"] >= num_generations or not ga.stop_criteria:
@@ -280,7 +220,7 @@ def _number_text(value: Any) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging.Logger) -> "pygad.GA":
+def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging.Logger) -> pygad.GA:
     """The ``pygad.GA`` of a job: JSON parameters, loaded code, the progress hook."""
     arguments = pygad_arguments(spec["parameters"])
     code = spec.get("code") or {}
@@ -299,7 +239,7 @@ def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging
         except (TypeError, ValueError) as error:
             raise InvalidParameters(f"on_generation must accept 1 positional arguments: {error}") from None
 
-    def on_generation(ga: "pygad.GA") -> Any:
+    def on_generation(ga: pygad.GA) -> Any:
         answer = user_on_generation(ga) if user_on_generation is not None else None
         if isinstance(answer, str) and answer.lower() == "stop":
             state["stopped_by_callback"] = True
@@ -371,36 +311,106 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
     }
 
 
-def main(spec: dict, limits: dict, workdir: str, events, output, server_pid: int) -> None:
-    """Process entry point: the supervisor (see the module docstring)."""
-    _isolate(workdir, output.fileno())
-    output.close()
-    child = os.fork()
-    if child == 0:
-        _run_user_code(spec, limits, events)  # never returns
-    _watch_server(server_pid)
-    _, status, rusage = os.wait4(child, 0)
-    kill_tree(os.getpid(), include_root=False)  # whatever the job left behind
-    ended: dict = {"type": "exit", "usage": {"cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 4),
-                                             "peak_memory_mb": round(rusage.ru_maxrss / 1024, 1)}}
-    if os.WIFSIGNALED(status):
-        ended["signal"] = os.WTERMSIG(status)
-    else:
-        ended["exitcode"] = os.waitstatus_to_exitcode(status)
+def supervise(spec: dict, limits: dict, workdir: str, events: int, output: int, status: int, lifeline: int,
+              namespaced: bool) -> NoReturn:
+    """The supervisor, forked by the template for one job (see the module docstring)."""
     try:
-        Reporter(events).send(ended)
-    finally:
-        os._exit(0)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        close_descriptors_except({events, output, status, lifeline})  # the template's socket above all
+        os.setsid()
+        prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job stay ours to kill
+        if namespaced:
+            private_proc()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        diagnostics = os.dup(2)  # the server's stderr, for the supervisor's own failures
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        os.chdir(workdir)
+        wake_reader, wake_writer = os.pipe()
+        os.set_blocking(wake_writer, False)
+        signal.signal(signal.SIGCHLD, lambda number, frame: None)  # only to wake the select below
+        signal.set_wakeup_fd(wake_writer)
+        user = os.fork()
+        if user == 0:
+            _run_user_process(spec, limits, events)
+        os.close(events)
+        os.dup2(null, 1)  # the capture pipe reaches its end when the job's last process does
+        os.dup2(diagnostics, 2)
+        ended = _wait_for(user, lifeline, wake_reader)
+        _end_the_job(namespaced)
+        if ended is None:  # the server is gone: nobody to report to
+            os._exit(0)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the job, all reaped
+        report: dict = {"type": "exit", "usage": {
+            "cpu_seconds": round(children.ru_utime + children.ru_stime, 4),
+            "peak_memory_mb": round(children.ru_maxrss / 1024, 1)}}
+        if os.WIFSIGNALED(ended):
+            report["signal"] = os.WTERMSIG(ended)
+        else:
+            report["exitcode"] = os.waitstatus_to_exitcode(ended)
+        Reporter(status).send(report)
+    except BaseException:  # noqa: BLE001  (a supervisor that fails says why on the server's stderr)
+        traceback.print_exc()
+        os._exit(70)
+    os._exit(0)
 
 
-def _run_user_code(spec: dict, limits: dict, events) -> None:
+def _wait_for(user: int, lifeline: int, wake: int) -> int | None:
+    """Reap the job's processes until the user's process ends: its wait status (``None``: the server died)."""
+    while True:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid == 0:
+                break
+            if pid == user:
+                return status
+        ready, _, _ = select.select([lifeline, wake], [], [])
+        if lifeline in ready:  # only the server holds the other end: it closed by dying
+            return None
+        os.read(wake, 4096)
+
+
+def _end_the_job(namespaced: bool) -> None:
+    """Kill whatever the job left behind and reap it all."""
+    if namespaced and os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)  # as a PID namespace's init: every other process in it
+        except ProcessLookupError:  # there was none left
+            pass
+    else:
+        kill_tree(os.getpid(), include_root=False)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _run_user_process(spec: dict, limits: dict, events: int) -> NoReturn:
     """The process that runs the job: reports a result or an error, then exits."""
     try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        close_descriptors_except({events})  # the status pipe, the lifeline, the supervisor's own
+        prctl(PR_SET_DUMPABLE, 1)  # the template and supervisor are not; the user's own process may be
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        drop_capabilities()
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0, closefd=False), line_buffering=True,
+                                      errors="backslashreplace", write_through=True)
+        sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
+                                      errors="backslashreplace", write_through=True)
         _limit(limits)
         reporter = Reporter(events)
         try:
-            result = run_ga(spec, reporter)
-            message = {"type": "result", "result": result, "usage": usage()}
+            message = {"type": "result", "result": run_ga(spec, reporter)}
         except MemoryError as error:
             message = _error("out_of_memory", f"the job ran out of memory (limit {limits['memory_mb']} MB)", error)
         except InvalidParameters as error:
@@ -411,8 +421,8 @@ def _run_user_code(spec: dict, limits: dict, events) -> None:
             message = _error("fitness_error", f"{type(error).__name__}: {error}".rstrip(": "), error)
         try:
             reporter.send(message)
-        except (OSError, ValueError, MemoryError):
-            reporter.send(_error("worker_crashed", "the result could not be sent to the server"))
+        except (OSError, ValueError, MemoryError) as error:
+            reporter.send(_error("worker_crashed", f"the result could not be sent to the server: {error}"))
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -426,4 +436,5 @@ def _error(code: str, message: str, error: BaseException | None = None) -> dict:
     trace = "".join(traceback.format_exception(error)) if error is not None else ""
     if trace:
         print(trace, file=sys.stderr)
-    return {"type": "error", "code": code, "message": message, "traceback": trace, "usage": usage()}
+    return {"type": "error", "code": code, "message": message[:protocol.MAX_MESSAGE_CHARS],
+            "traceback": trace[:protocol.MAX_TRACEBACK_CHARS]}

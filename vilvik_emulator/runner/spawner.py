@@ -1,0 +1,194 @@
+"""The server's handle on the job template process (:mod:`.template`): start it, ask it for
+a job's supervisor, restart it when it dies.
+
+The template is a fresh ``python -c`` subprocess, not a :mod:`multiprocessing` child, so
+starting it never re-imports the host program's ``__main__`` (a script that embeds the
+emulator needs no ``if __name__ == "__main__":`` guard). It gets the job environment
+(:func:`.isolation.job_environment`), a session of its own (a Ctrl-C meant for the server
+does not reach it) and one end of a socketpair, its only line to the server. It is
+started in the background when the runner starts; the first job waits for it to be ready.
+
+The **lifeline** is a pipe whose write end only the server holds: every supervisor gets
+the read end and kills its job when it reads end-of-file, which happens exactly when the
+server process dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from . import protocol
+from .isolation import job_environment
+
+log = logging.getLogger("vilvik_emulator.runner")
+
+READY_TIMEOUT = 120.0
+BOOT = ("import json, sys\n"
+        "sys.path[:] = json.loads(sys.argv[3])\n"
+        "from vilvik_emulator.runner.template import main\n"
+        "main(int(sys.argv[1]), sys.argv[2] == 'namespaces')\n")
+
+
+class TemplateError(RuntimeError):
+    """The template could not start a job (it would not start, or it refused)."""
+
+
+class Spawner:
+    """Talks to the template; one request and its reply at a time (the template is single-threaded)."""
+
+    def __init__(self, namespaces: bool | None = None) -> None:
+        #: ``None``: use PID namespaces where the kernel lets the template make them
+        self.namespaces_wanted = namespaces is not False
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._socket: socket.socket | None = None
+        self._closed = False
+        self.namespaced = False
+        self.restarts = 0
+        self.lifeline_reader, self._lifeline_writer = os.pipe()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the template in the background (it takes a moment to import numpy and PyGAD)."""
+        threading.Thread(target=self._start_quietly, name="vilvik-template-start", daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        try:
+            with self._lock:
+                self._ensure()
+        except TemplateError as error:  # the first job tries again and reports it
+            log.warning("%s", error)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the template (it kills any job still running) and cut the lifeline."""
+        with self._lock:
+            self._closed = True
+            process = self._process
+            self._discard()
+        if process is not None:
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for descriptor in (self.lifeline_reader, self._lifeline_writer):
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    # ------------------------------------------------------------------ requests
+
+    def spawn(self, request: dict, descriptors: list[int]) -> tuple[int, int]:
+        """Start a job's supervisor: ``(pid, pidfd)``. The template died before? It is restarted once."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    self._ensure()
+                    reply, received = self._ask({"op": "spawn", **request}, descriptors)
+                    break
+                except (OSError, EOFError, ValueError) as error:
+                    log.warning("the job template (pid %s) stopped answering (%s); starting a new one",
+                                self.pid, error)
+                    self._discard()
+                    self.restarts += 1
+                    if attempt == 2:
+                        raise TemplateError(f"the job template stopped answering: {error}") from error
+        if reply.get("op") != "spawned" or not isinstance(reply.get("pid"), int) or len(received) != 1:
+            for descriptor in received:
+                os.close(descriptor)
+            raise TemplateError(f"the job template could not start the job: {reply.get('error') or reply}")
+        return reply["pid"], received[0]
+
+    def sweep(self) -> None:
+        """Have the template kill orphans a dead supervisor handed it (a job whose supervisor was killed)."""
+        with self._lock:
+            if self._socket is None:
+                return
+            try:
+                self._ask({"op": "sweep"}, [])
+            except (OSError, EOFError, ValueError) as error:
+                log.warning("the job template did not sweep (%s)", error)
+                self._discard()
+
+    def _ask(self, message: dict, descriptors: list[int]) -> tuple[dict, list[int]]:
+        assert self._socket is not None
+        protocol.send_message(self._socket, message, descriptors)
+        reply, received = protocol.receive_message(self._socket)
+        if reply is None:
+            raise EOFError("the template closed its socket")
+        return reply, received
+
+    # ------------------------------------------------------------------ the process
+
+    def _ensure(self) -> None:
+        """Start the template unless it runs; wait until it says it is ready. Called with the lock held."""
+        if self._closed:
+            raise TemplateError("the runner is shut down")
+        if self._socket is not None and self._process is not None and self._process.poll() is None:
+            return
+        self._discard()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        mode = "namespaces" if self.namespaces_wanted else "plain"
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", BOOT, str(theirs.fileno()), mode, json.dumps(sys.path)],
+                pass_fds=(theirs.fileno(),), env=job_environment(os.environ), cwd="/", start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except OSError as error:
+            ours.close()
+            raise TemplateError(f"the job template could not be started: {error}") from error
+        finally:
+            theirs.close()
+        ours.settimeout(READY_TIMEOUT)
+        try:
+            ready, _ = protocol.receive_message(ours)
+        except (OSError, EOFError, ValueError):
+            ready = None
+        if not ready or ready.get("op") != "ready":
+            ours.close()
+            process.kill()
+            status = process.wait()
+            raise TemplateError(f"the job template did not start (exit status {status}; its error, if any, "
+                                "is on the server's stderr)")
+        ours.settimeout(None)
+        self._socket, self._process = ours, process
+        self.namespaced = bool(ready.get("namespaces"))
+        threading.Thread(target=self._watch, args=(process,), name="vilvik-template-watch", daemon=True).start()
+
+    def _watch(self, process: subprocess.Popen) -> None:
+        """A template that dies between jobs is replaced at once, so the next job does not wait for it."""
+        started = time.monotonic()
+        status = process.wait()
+        with self._lock:
+            if self._closed or process is not self._process:
+                return
+            log.warning("the job template (pid %s) died (status %s); starting a new one", process.pid, status)
+            self._discard()
+            self.restarts += 1
+            if time.monotonic() - started < 1.0:
+                return  # dying at once again and again: leave it to the next job, which reports the error
+            try:
+                self._ensure()
+            except TemplateError as error:
+                log.warning("%s", error)
+
+    def _discard(self) -> None:
+        """Forget the current template; closing the socket makes a live one kill its jobs and exit."""
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = None
+        self._process = None
