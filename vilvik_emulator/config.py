@@ -42,6 +42,9 @@ class Settings:
     memory_rate: float = 0.002
     #: approve every `vilvik login` at once (demos without a browser)
     auto_approve_login: bool = False
+    #: accept a key this emulator never issued, bound to the default account (what
+    #: `mock_vilvik` turns on, so a user's real key in their shell just works)
+    accept_unknown_keys: bool = False
     #: seconds a `vilvik login` client is told to wait between polls
     device_poll_interval: float = 5.0
     #: optional per-key request limit {"requests": N, "window_seconds": S}; off by default

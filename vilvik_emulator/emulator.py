@@ -55,7 +55,8 @@ class Emulator:
         self.codec = CursorCodec(self._secret("cursor_secret"))
         #: signs the dashboard's session cookie (kept, so sessions survive a restart)
         self.session_secret = self._secret("session_secret")
-        self.accounts = AccountService(self.store, self.clock, default_credits=self.settings.default_credits)
+        self.accounts = AccountService(self.store, self.clock, default_credits=self.settings.default_credits,
+                                       accept_unknown_keys=lambda: self.settings.accept_unknown_keys)
         self.credits = CreditService(self.store, self.clock,
                                      lambda: (self.settings.cpu_rate, self.settings.memory_rate))
         self.idempotency = IdempotencyService(self.store, self.clock)
@@ -118,6 +119,7 @@ class Emulator:
             "memory_rate": settings.memory_rate,
             "rate_limit": settings.rate_limit,
             "auto_approve_login": settings.auto_approve_login,
+            "accept_unknown_keys": settings.accept_unknown_keys,
             "device_poll_interval": settings.device_poll_interval,
         }
 
@@ -142,7 +144,7 @@ class Emulator:
                 if value not in RUN_MODES:
                     errors.add("mode", f"must be one of {', '.join(RUN_MODES)}")
                 updates[name] = value
-            elif name == "auto_approve_login":
+            elif name in ("auto_approve_login", "accept_unknown_keys"):
                 if not isinstance(value, bool):
                     errors.add(name, "must be true or false")
                 updates[name] = value

@@ -14,6 +14,7 @@ from flask import Response, current_app, g, request
 from ..emulator import Emulator
 from ..errors import ApiError
 from ..core.idempotency import Replay, fingerprint
+from ..intercept.hosts import PUBLIC_BASE_HEADER, trusted_public_base
 
 NO_BODY = object()
 
@@ -23,8 +24,9 @@ def emulator() -> Emulator:
 
 
 def api_base() -> str:
-    """Absolute ``.../api/v1`` of the host this request came to."""
-    return request.host_url.rstrip("/") + "/api/v1"
+    """Absolute ``.../api/v1`` of the host this request came to, or of the Vilvik host a
+    ``mock_vilvik(url=...)`` forwarded it from (so links stay inside the mock)."""
+    return trusted_public_base(request.headers.get(PUBLIC_BASE_HEADER)) or request.host_url.rstrip("/") + "/api/v1"
 
 
 def collection_url(path: str) -> str:

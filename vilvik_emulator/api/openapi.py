@@ -493,6 +493,8 @@ def _schemas() -> dict[str, dict]:
                            "description": "The optional per-key request limit; null when off (the default)."},
             "auto_approve_login": {"type": "boolean"},
             "device_poll_interval": {"type": "number", "minimum": 0},
+            "accept_unknown_keys": {"type": "boolean", "description": "Accept keys the emulator never issued, as "
+                                    "default-account keys with every scope (`mock_vilvik` turns it on)."},
         }, description="The settings that can change while the server runs."),
         "RateLimit": obj({"requests": {"type": "integer", "minimum": 1},
                           "window_seconds": {"type": "number", "exclusiveMinimum": 0}}),
@@ -674,6 +676,7 @@ def _request_schemas() -> dict[str, dict]:
                                                               required=("requests", "window_seconds"))]},
             "auto_approve_login": {"type": "boolean"},
             "device_poll_interval": {"type": "number", "minimum": 0, "maximum": 60},
+            "accept_unknown_keys": {"type": "boolean"},
         }, description="Only the settings sent change; every one is checked before any applies."),
         "FaultCreate": closed({
             "method": {"type": "string", "default": "*"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 
 from ..clock import Clock, format_ts, parse_ts
@@ -43,10 +44,12 @@ def key_prefix(secret: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: Store, clock: Clock, *, default_credits: float) -> None:
+    def __init__(self, store: Store, clock: Clock, *, default_credits: float,
+                 accept_unknown_keys: Callable[[], bool] = lambda: False) -> None:
         self.store = store
         self.clock = clock
         self.default_credits = default_credits
+        self.accept_unknown_keys = accept_unknown_keys
 
     # ------------------------------------------------------------------ accounts
 
@@ -193,6 +196,8 @@ class AccountService:
         if scheme.lower() != "bearer" or not secret or " " in secret:
             raise ApiError("unauthorized", "malformed Authorization header; expected 'Bearer <key>'")
         record = self.find_key_by_secret(secret)
+        if record is None and self.accept_unknown_keys():
+            record = self._adopt_key(secret)
         if record is None:
             raise ApiError("unauthorized", "invalid API key")
         status = self.key_status(record)
@@ -208,6 +213,14 @@ class AccountService:
             raise ApiError("scope_required", f"this API key lacks the scope {', '.join(missing)}")
         self._touch(record, client_ip)
         return account, record
+
+    def _adopt_key(self, secret: str) -> dict | None:
+        """A key this emulator never issued, made a default-account key with every scope (the
+        ``accept_unknown_keys`` setting; moto accepts any credentials the same way)."""
+        with self.store.transaction():  # two first requests with the same key adopt it once
+            if self.find_key_by_secret(secret) is None:
+                self.create_key(DEFAULT_ACCOUNT_ID, name="accepted unknown key", scopes=list(ALL_SCOPES), secret=secret)
+            return self.find_key_by_secret(secret)
 
     def _touch(self, record: dict, client_ip: str | None) -> None:
         """Record ``last_used_at``/``last_used_ip``, at most once a minute per key and address
