@@ -93,9 +93,12 @@ class ForwardRoute:
     def _forwarded(self, request: httpx.Request) -> httpx.Request:
         import httpx
 
-        headers = [(name, value) for name, value in request.headers.multi_items() if name.lower() != "host"]
+        target = self._target(str(request.url))
+        # Given a stream, httpx sets no Host of its own: name the server's.
+        headers = [("Host", urlsplit(target).netloc)]
+        headers += [(name, value) for name, value in request.headers.multi_items() if name.lower() != "host"]
         headers.append((PUBLIC_BASE_HEADER, public_base_of(str(request.url))))
-        return httpx.Request(request.method, self._target(str(request.url)), headers=headers, stream=request.stream,
+        return httpx.Request(request.method, target, headers=headers, stream=request.stream,
                              extensions=request.extensions)
 
     def handle_httpx(self, original: Callable, transport: Any, request: httpx.Request) -> httpx.Response:
