@@ -1,7 +1,8 @@
 """The ``vilvik-emulator`` command.
 
 ``serve`` starts the emulator and prints what a client needs: the base URL, a ready
-API key and a copy-paste SDK snippet. ``keys``, ``reset``, ``export`` and ``import``
+API key and a copy-paste SDK snippet. ``exec`` runs a program with its calls to
+vilvik.com served by an emulator (``intercept/command.py``). ``keys``, ``reset``, ``export`` and ``import``
 act on a running server through its control plane, or, when no server holds the
 database, on the database file itself. Flags also read ``VILVIK_EMULATOR_*``
 environment variables; flags win.
@@ -316,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser("import", help="replace the whole state with a snapshot")
     load.add_argument("file", help="snapshot file, or - for stdin")
     _target_parser(load)
+    from .intercept import command as exec_command
 
+    exec_parser = exec_command.add_parser(commands)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["exec"]:  # its own parsing: serve flags, then the command after --
+        return exec_command.main(exec_parser, commands.choices["serve"], argv[1:])
     args = parser.parse_args(argv)
     handlers = {"serve": serve, "keys": keys_command, "reset": reset_command, "export": export_command,
                 "import": import_command}
