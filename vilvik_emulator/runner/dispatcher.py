@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import json
 import logging
 import os
 import select
@@ -284,10 +285,12 @@ class _Monitor:
         for descriptor in readers:
             os.set_blocking(descriptor, False)
         try:
+            with open(os.path.join(workdir, protocol.SPEC_FILE), "w") as handle:
+                json.dump(spec.payload(), handle)
             self.mark("spawn")
             try:
                 self.pid, self.pidfd = self.spawner.spawn(
-                    {"spec": spec.payload(), "limits": self.limits, "workdir": workdir},
+                    {"limits": self.limits, "workdir": workdir},
                     [pipes["events"][1], pipes["output"][1], pipes["status"][1], self.spawner.lifeline_reader])
             except TemplateError as error:
                 return self._failed("worker_crashed", f"could not start a worker: {error}")

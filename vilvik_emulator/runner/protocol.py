@@ -12,6 +12,7 @@ frame that fails a check is a :class:`ProtocolError`, which the monitor turns in
 
 from __future__ import annotations
 
+import array
 import json
 import math
 import socket
@@ -206,35 +207,54 @@ def check_exit(message: dict) -> dict:
 
 # ---------------------------------------------------------------------- the template's control socket
 
+#: the job's spec, written by the server into the job's working directory and read (then
+#: removed) by the supervisor before any user code runs
+SPEC_FILE = ".vilvik-job.json"
+#: requests and replies are small (the job's spec travels in a file in its working directory)
+MAX_CONTROL_BYTES = 64 * 1024
 MAX_FDS = 8
+_CREDENTIALS = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def control_socketpair() -> tuple[socket.socket, socket.socket]:
+    """(server's end, template's end): a packet socketpair, with the template's end told the
+    kernel-checked pid of the sender of every message (``SO_PASSCRED``)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return ours, theirs
 
 
 def send_message(sock: socket.socket, message: dict, descriptors: list[int] | tuple[int, ...] = ()) -> None:
-    """A frame on the server <-> template socket, with descriptors riding on its first bytes."""
-    frame = encode(message)
-    sent = socket.send_fds(sock, [frame], list(descriptors)) if descriptors else sock.send(frame)
-    if sent < len(frame):
-        sock.sendall(frame[sent:])
+    """One packet on the server <-> template socket, with descriptors attached."""
+    body = json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
+    if len(body) > MAX_CONTROL_BYTES:
+        raise ValueError(f"a control message of {len(body)} bytes is too large")
+    ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", descriptors))] if descriptors else []
+    sock.sendmsg([body], ancillary)
 
 
-def receive_message(sock: socket.socket) -> tuple[dict | None, list[int]]:
-    """The next frame and the descriptors that came with it; ``(None, [])`` at end of stream."""
-    data, descriptors, _, _ = socket.recv_fds(sock, HEADER.size, MAX_FDS)
-    if not data:
-        return None, descriptors
-    header = bytearray(data)
-    while len(header) < HEADER.size:
-        header += _receive_exactly(sock, HEADER.size - len(header))
-    (length,) = HEADER.unpack(header)
-    return parse(_receive_exactly(sock, length)), descriptors
+def receive_message(sock: socket.socket) -> tuple[dict | None, list[int], int | None]:
+    """The next packet: (message, descriptors, the sender's pid when the socket passes credentials).
 
-
-def _receive_exactly(sock: socket.socket, size: int) -> bytes:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    while view:
-        received = sock.recv_into(view)
-        if not received:
-            raise EOFError("the other end closed the socket in the middle of a message")
-        view = view[received:]
-    return bytes(buffer)
+    ``(None, [], None)`` at end of stream. Descriptors are returned even when the message is
+    refused, so the caller can close them.
+    """
+    space = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize) + socket.CMSG_SPACE(_CREDENTIALS.size)
+    body, ancillary, flags, _ = sock.recvmsg(MAX_CONTROL_BYTES, space)
+    descriptors: list[int] = []
+    sender = None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds = array.array("i")
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            descriptors.extend(fds)
+        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _CREDENTIALS.size:
+            sender = _CREDENTIALS.unpack_from(data)[0]
+    if not body and not descriptors:
+        return None, [], sender
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        return {}, descriptors, sender
+    try:
+        return parse(body), descriptors, sender
+    except ProtocolError:
+        return {}, descriptors, sender

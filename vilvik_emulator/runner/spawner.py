@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -127,7 +126,7 @@ class Spawner:
     def _ask(self, message: dict, descriptors: list[int]) -> tuple[dict, list[int]]:
         assert self._socket is not None
         protocol.send_message(self._socket, message, descriptors)
-        reply, received = protocol.receive_message(self._socket)
+        reply, received, _ = protocol.receive_message(self._socket)
         if reply is None:
             raise EOFError("the template closed its socket")
         return reply, received
@@ -141,7 +140,7 @@ class Spawner:
         if self._socket is not None and self._process is not None and self._process.poll() is None:
             return
         self._discard()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = protocol.control_socketpair()
         mode = "namespaces" if self.namespaces_wanted else "plain"
         try:
             process = subprocess.Popen(
@@ -155,8 +154,8 @@ class Spawner:
             theirs.close()
         ours.settimeout(READY_TIMEOUT)
         try:
-            ready, _ = protocol.receive_message(ours)
-        except (OSError, EOFError, ValueError):
+            ready, _, _ = protocol.receive_message(ours)
+        except OSError:
             ready = None
         if not ready or ready.get("op") != "ready":
             ours.close()

@@ -5,13 +5,13 @@ The server starts it as a fresh interpreter (``python -c``, see :mod:`.spawner`)
 through :mod:`multiprocessing`, so it never imports the host program's ``__main__``. It
 is single-threaded (forking it is safe) and talks to the server only over a socketpair
 inherited as a descriptor: there is no path or name by which anything else could reach
-it. It is not dumpable, so processes of the same user cannot open its descriptors through
+it, and a request counts only if the kernel says it came from the server's pid. It is not dumpable, so processes of the same user cannot open its descriptors through
 ``/proc`` or ptrace it, and it is a child subreaper, so a job whose supervisor was killed
 hands its orphans here, where :func:`_sweep` kills them.
 
 Requests on the socket (frames of :mod:`.protocol`):
 
-* ``{"op": "spawn", "spec", "limits", "workdir"}`` with the job's four descriptors
+* ``{"op": "spawn", "limits", "workdir"}`` with the job's four descriptors
   (events, output and status write ends, the server's lifeline read end) → the
   supervisor is forked → ``{"op": "spawned", "pid"}`` with a pidfd of it, or
   ``{"op": "failed", "error"}``;
@@ -42,6 +42,8 @@ class Template:
         self.control = control
         self.namespaces = namespaces
         self.supervisors: set[int] = set()
+        #: the only process whose requests count (the kernel vouches for each sender's pid)
+        self.server = os.getppid()
 
     def serve(self) -> NoReturn:
         wake_reader, wake_writer = os.pipe()
@@ -57,12 +59,19 @@ class Template:
                 self._reap()
             if self.control in ready:
                 try:
-                    message, descriptors = protocol.receive_message(self.control)
-                except (OSError, EOFError, ValueError):
-                    message, descriptors = None, []
+                    message, descriptors, sender = protocol.receive_message(self.control)
+                except OSError:
+                    message, descriptors, sender = None, [], None
                 if message is None:
                     self._stop_everything()
                     os._exit(0)
+                if sender != self.server:
+                    # Someone holding the server's end of the socket (through /proc, where a
+                    # job can see the server): ignored, and never answered.
+                    for descriptor in descriptors:
+                        os.close(descriptor)
+                    print(f"vilvik-emulator job template: ignored a request from pid {sender}", file=sys.stderr)
+                    continue
                 self._handle(message, descriptors)
 
     def _handle(self, message: dict, descriptors: list[int]) -> None:
@@ -88,7 +97,7 @@ class Template:
             protocol.send_message(self.control, {"op": "failed", "error": f"fork failed: {error}"})
             return
         if pid == 0:
-            worker.supervise(message["spec"], message["limits"], message["workdir"], *descriptors,
+            worker.supervise(message["limits"], message["workdir"], *descriptors,
                              namespaced=self.namespaces is not None)
         for descriptor in descriptors:
             os.close(descriptor)
@@ -111,11 +120,23 @@ class Template:
             self.supervisors.discard(pid)
 
     def _sweep(self) -> None:
-        """Kill every child that is not a live supervisor: orphans of a job whose supervisor died."""
-        for child in children(os.getpid()):
-            if child not in self.supervisors:
+        """Kill every child that is not a live supervisor: orphans of a job whose supervisor died.
+
+        Round after round: a process missed while its parent was being killed is this
+        process's child in the next round (it is the subreaper), until none is left.
+        """
+        for _ in range(1000):
+            self._reap()
+            strays = [child for child in children(os.getpid()) if child not in self.supervisors]
+            if not strays:
+                return
+            for child in strays:
                 kill_tree(child)
-        self._reap()
+            for child in strays:
+                try:
+                    os.waitpid(child, 0)
+                except ChildProcessError:
+                    pass
 
     def _stop_everything(self) -> None:
         for pid in list(self.supervisors):

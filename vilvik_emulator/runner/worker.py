@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import logging
 import math
 import multiprocessing
@@ -311,10 +312,14 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
     }
 
 
-def supervise(spec: dict, limits: dict, workdir: str, events: int, output: int, status: int, lifeline: int,
+def supervise(limits: dict, workdir: str, events: int, output: int, status: int, lifeline: int,
               namespaced: bool) -> NoReturn:
     """The supervisor, forked by the template for one job (see the module docstring)."""
     try:
+        spec_path = os.path.join(workdir, protocol.SPEC_FILE)
+        with open(spec_path, "rb") as handle:  # read before the job's code can touch it
+            spec = json.loads(handle.read())
+        os.unlink(spec_path)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         close_descriptors_except({events, output, status, lifeline})  # the template's socket above all
