@@ -8,6 +8,9 @@
 * ``vilvik_client``: a ready ``vilvik.Client`` (needs the ``vilvik`` SDK installed).
 * ``vilvik_inprocess_session`` / ``vilvik_inprocess_client``: the same emulator with no
   socket (a ``requests`` transport adapter into the WSGI app).
+* ``vilvik_mock`` (function): intercept mode — for the test, every ``requests``/``httpx``
+  call to vilvik.com is served by the same emulator in process (``mock_vilvik``), so code
+  that builds its own ``vilvik.Client()`` needs no change; yields the control handle.
 
 Choose a run mode per test with ``@pytest.mark.vilvik_mode("manual")``. Under
 pytest-xdist every worker process gets its own server, so tests never see each other's
@@ -53,13 +56,32 @@ def vilvik_emulator(vilvik_emulator_server, request: pytest.FixtureRequest) -> I
     server = vilvik_emulator_server
     control = EmulatorControl(server.url, api_key=server.emulator.default_api_key)
     control.reset()
-    marker = request.node.get_closest_marker("vilvik_mode")
-    if marker is not None:
-        mode = marker.args[0] if marker.args else marker.kwargs.get("mode")
-        if mode not in RUN_MODES:
-            raise pytest.UsageError(f"vilvik_mode must be one of {', '.join(RUN_MODES)}, not {mode!r}")
+    mode = _marked_mode(request)
+    if mode is not None:
         control.update_account("acct_default", mode=mode)
     yield control
+
+
+def _marked_mode(request: pytest.FixtureRequest) -> str | None:
+    marker = request.node.get_closest_marker("vilvik_mode")
+    if marker is None:
+        return None
+    mode = marker.args[0] if marker.args else marker.kwargs.get("mode")
+    if mode not in RUN_MODES:
+        raise pytest.UsageError(f"vilvik_mode must be one of {', '.join(RUN_MODES)}, not {mode!r}")
+    return mode
+
+
+@pytest.fixture
+def vilvik_mock(vilvik_emulator, vilvik_emulator_server, request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
+    """Intercept mode for one test: calls to vilvik.com (``requests`` and ``httpx``) are
+    served in process by this worker's emulator, reset first; ``$VILVIK_EMULATOR_URL`` is
+    not consulted, so tests stay isolated under xdist. (It sets up after ``vilvik_emulator``,
+    whose reset would otherwise undo the mock's settings in a test that uses both.)"""
+    from .intercept import mock_vilvik
+
+    with mock_vilvik(app=vilvik_emulator_server.app, mode=_marked_mode(request)) as control:
+        yield control
 
 
 @pytest.fixture
