@@ -34,6 +34,7 @@ import resource
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import types
@@ -334,6 +335,9 @@ def supervise(limits: dict, workdir: str, events: int, output: int, status: int,
         os.dup2(output, 2)
         os.close(output)
         os.chdir(workdir)
+        # temporary files go where everything of the job goes: removed with it
+        os.environ["TMPDIR"] = workdir
+        tempfile.tempdir = None
         wake_reader, wake_writer = os.pipe()
         os.set_blocking(wake_writer, False)
         signal.signal(signal.SIGCHLD, lambda number, frame: None)  # only to wake the select below
