@@ -369,6 +369,9 @@ class _Monitor:
         """Kill the whole job and wait until its supervisor is gone."""
         try:
             self._sample()  # what it used until now: it is billed for that
+        except Exception:  # the kill below matters more than the bill
+            log.exception("sampling job %s before stopping it failed", self.job.spec.submission_id)
+        try:
             if self.spawner.namespaced:
                 # The init of the job's PID namespace: when it dies the kernel kills every
                 # process in the namespace, and nothing the job started can have left it.
