@@ -13,7 +13,6 @@ import os
 import textwrap
 
 import pytest
-
 from test_runner_containment import SPHERE, make_harness
 
 FORGE = """\

@@ -3,13 +3,14 @@ forking a fresh supervisor for every job in a couple of milliseconds.
 
 The server starts it as a fresh interpreter (``python -c``, see :mod:`.spawner`), never
 through :mod:`multiprocessing`, so it never imports the host program's ``__main__``. It
-is single-threaded (forking it is safe) and talks to the server only over a socketpair
-inherited as a descriptor: there is no path or name by which anything else could reach
-it, and a request counts only if the kernel says it came from the server's pid. It is not dumpable, so processes of the same user cannot open its descriptors through
-``/proc`` or ptrace it, and it is a child subreaper, so a job whose supervisor was killed
-hands its orphans here, where :func:`_sweep` kills them.
+is single-threaded (forking it is safe) and talks to the server only over a packet
+socketpair inherited as a descriptor: there is no path or name by which anything else
+could reach it, and a request counts only if the kernel says it came from the server's
+pid. It is not dumpable, so processes of the same user cannot open its descriptors
+through ``/proc`` or ptrace it, and it is a child subreaper, so a job whose supervisor
+was killed hands its orphans here, where :meth:`Template._sweep` kills them.
 
-Requests on the socket (frames of :mod:`.protocol`):
+Requests on the socket (JSON packets, :mod:`.protocol`):
 
 * ``{"op": "spawn", "limits", "workdir"}`` with the job's four descriptors
   (events, output and status write ends, the server's lifeline read end) → the
