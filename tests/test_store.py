@@ -1,10 +1,12 @@
-"""The store: journal durability, torn writes, checkpoints, schema guard, process lock, snapshots."""
+"""The store: journal durability, torn writes, checkpoints, schema guard, process lock, snapshots,
+opening without rewriting, lazy indexes, private files."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import stat
 
 import pytest
 from tinydb import TinyDB
@@ -182,5 +184,168 @@ def test_file_names_cannot_escape():
             with pytest.raises(ValueError):
                 store.write_file("results", "r", name, b"")
         assert store.read_file("results", "r", "../../etc/passwd") is None
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- opening without rewriting
+
+
+def _write_more_then_die(path: str, start: int, count: int) -> None:
+    store = Store(path, checkpoint_interval=0)
+    for index in range(start, start + count):
+        store.insert("things", {"id": f"t{index}", "value": index})
+    os._exit(0)
+
+
+def crash_after_more_writes(path, start: int, count: int) -> None:
+    process = multiprocessing.get_context("fork").Process(target=_write_more_then_die, args=(str(path), start, count))
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+
+
+def test_opening_after_a_crash_replays_the_journal_without_rewriting_the_file(tmp_path):
+    path = tmp_path / "db.json"
+    crash_after_writes(path, 50)
+    before = path.stat()
+    store = Store(path, checkpoint_interval=0)
+    try:
+        assert store.count("things") == 50
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert (tmp_path / "db.json.journal").stat().st_size > 0, "the replayed changes stay in the journal"
+    finally:
+        store.close()
+    assert len(json.loads(path.read_text())["things"]) == 50
+
+
+def test_writes_after_a_torn_journal_line_survive_the_next_crash(tmp_path):
+    path = tmp_path / "db.json"
+    crash_after_writes(path, 3)
+    with open(tmp_path / "db.json.journal", "ab") as journal:
+        journal.write(b'{"op":"put","t":"things","k":"99","doc":{"id":"half')
+    crash_after_more_writes(path, 3, 2)  # appends to the journal after the torn line
+    store = Store(path)
+    try:
+        assert sorted(row["id"] for row in store.find("things")) == ["t0", "t1", "t2", "t3", "t4"]
+    finally:
+        store.close()
+
+
+def test_a_checkpoint_cut_short_by_a_crash_is_finished_on_open(tmp_path):
+    path = tmp_path / "db.json"
+    crash_after_writes(path, 3)
+    # The crash came after the checkpoint rotated the journal, before it wrote the file.
+    os.replace(tmp_path / "db.json.journal", tmp_path / "db.json.journal.old")
+    (tmp_path / "db.json.journal").write_text("".join(
+        json.dumps({"op": "put", "t": "things", "k": str(100 + index), "doc": {"id": f"t{index}", "value": index}})
+        + "\n" for index in (3, 4)))
+    store = Store(path, checkpoint_interval=0)
+    try:
+        assert store.count("things") == 5
+        assert not (tmp_path / "db.json.journal.old").exists()
+        assert len(json.loads(path.read_text())["things"]) == 5
+    finally:
+        store.close()
+
+
+def test_closing_after_only_reads_leaves_the_file_untouched(tmp_path):
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.insert("rows", {"id": "a"})
+    store.close()
+    before = path.stat()
+    reopened = Store(path)
+    assert reopened.get("rows", "a") == {"id": "a"}
+    reopened.close()
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_an_order_index_is_built_on_first_read_and_kept_up_to_date():
+    store = Store(None)
+    calls = []
+
+    def key(row: dict) -> tuple:
+        calls.append(row["id"])
+        return (row["n"], row["id"])
+
+    try:
+        for index, n in enumerate([3, 1, 2]):
+            store.insert("rows", {"id": f"r{index}", "n": n})
+        store.ensure_order("rows", "by_n", key)
+        assert calls == [], "ensure_order sorts nothing until the index is read"
+        store.insert("rows", {"id": "r3", "n": 0})
+        assert [row_id for _, row_id in store.ordered("rows", "by_n")] == ["r3", "r1", "r2", "r0"]
+        store.update("rows", "r0", {"n": -1})
+        store.remove("rows", "r1")
+        assert [row_id for _, row_id in store.ordered("rows", "by_n")] == ["r0", "r3", "r2"]
+        store.clear(["rows"])
+        assert store.ordered("rows", "by_n") == []
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- private files
+
+
+@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_every_file_and_directory_the_store_creates_is_private(tmp_path, umask):
+    path = tmp_path / "new" / "nested" / "db.json"
+    store = Store(path, checkpoint_interval=0)
+    try:
+        store.insert("accounts", {"id": "a", "secret": "vlk_test_x"})
+        store.write_file("results", "r1", "log.txt", b"output")
+        files = tmp_path / "new" / "nested" / "db.files"
+        created = {
+            "new": tmp_path / "new", "nested": tmp_path / "new" / "nested", "db.files": files,
+            "db.files/results": files / "results", "db.files/results/r1": files / "results" / "r1",
+        }
+        assert {name: oct(mode(directory)) for name, directory in created.items()} == {
+            name: oct(0o700) for name in created}
+        private = {"db.json": path, "journal": path.with_name("db.json.journal"),
+                   "lock": path.with_name("db.json.lock"), "log.txt": files / "results" / "r1" / "log.txt"}
+        assert {name: oct(mode(file)) for name, file in private.items()} == {name: oct(0o600) for name in private}
+        store.checkpoint()
+        assert oct(mode(path)) == oct(0o600) and oct(mode(path.with_name("db.json.journal"))) == oct(0o600)
+    finally:
+        store.close()
+
+
+def test_an_existing_files_directory_is_made_private_on_open(tmp_path):
+    path = tmp_path / "db.json"
+    Store(path).close()
+    (tmp_path / "db.files").mkdir(mode=0o755)
+    os.chmod(tmp_path / "db.files", 0o755)
+    Store(path).close()
+    assert oct(mode(tmp_path / "db.files")) == oct(0o700)
+
+
+def test_temporary_files_a_crash_left_behind_are_removed_on_open(tmp_path):
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.write_file("results", "r1", "log.txt", b"kept")
+    store.close()
+    stale = [tmp_path / ".db.json.k2j3h4", tmp_path / "db.files" / ".tmp" / ".log.txt.x8y9z0"]
+    for leftover in stale:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_bytes(b"")
+    unrelated = tmp_path / ".other-tool-state"
+    unrelated.write_text("not ours")
+    store = Store(path)
+    try:
+        assert [leftover for leftover in stale if leftover.exists()] == []
+        assert unrelated.exists()
+        assert store.read_file("results", "r1", "log.txt") == b"kept"
+        assert store.export()["files"] == {"results/r1/log.txt": "a2VwdA=="}
     finally:
         store.close()

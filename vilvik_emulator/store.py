@@ -9,9 +9,14 @@ write and is not thread-safe, so the store puts three things around it:
   crash without rewriting the whole database on every request;
 * checkpoints: the database is written to the TinyDB file atomically (temp file,
   fsync, rename, fsync of the directory) every few seconds while there are changes,
-  on close, and early when the journal grows large. On open, the file is loaded and
-  the journals replayed over it (replay is idempotent: a record carries the whole
-  new document).
+  on close when anything changed, and early when the journal grows large. On open, the
+  file is loaded and the journals replayed over it (replay is idempotent: a record
+  carries the whole new document); the journal is then kept and appended to, so
+  opening never rewrites the database (except to finish a checkpoint a crash cut short).
+
+Every file and directory the store creates is private to the user (0600 / 0700,
+whatever the umask): the journal holds the default key's secret. Temporary files a
+crash left behind are removed when the database is opened.
 
 Between checkpoints the file is a plain TinyDB database (``TinyDB(path)`` reads it;
 documents carry their own string ``id``, TinyDB's integer document ids are internal).
@@ -29,15 +34,17 @@ import bisect
 import contextlib
 import copy
 import fcntl
+import gc
 import json
 import os
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -117,8 +124,11 @@ class _Database(TinyDB):
 
 @dataclass
 class _Order:
+    """A sorted index; ``entries`` is built on first read (``None`` until then), so that
+    opening a large database does not pay for sorting tables nobody lists."""
+
     key: Callable[[dict], tuple]
-    entries: list = field(default_factory=list)
+    entries: list | None = None
 
 
 class _MemoryStorage(Storage):
@@ -135,21 +145,6 @@ class _MemoryStorage(Storage):
         self.data = data
 
 
-class _Matcher:
-    """A TinyDB condition that is never cached (our predicates are throwaway lambdas)."""
-
-    __slots__ = ("predicate",)
-
-    def __init__(self, predicate: Predicate) -> None:
-        self.predicate = predicate
-
-    def __call__(self, document: dict) -> bool:
-        return self.predicate(document)
-
-    def is_cacheable(self) -> bool:
-        return False
-
-
 def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -158,14 +153,42 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, payload: bytes, *, durable: bool = True) -> None:
-    """Write a file so that a crash leaves either the old or the new content.
+def private_directory(path: Path) -> None:
+    """Create ``path`` and its missing parents as 0700 (``mkdir``'s mode is cut by the umask).
 
-    ``durable=False`` skips the fsyncs (an in-memory emulator's scratch files).
+    Directories that already exist are left as they are: they may be the user's own.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir()
+        os.chmod(directory, 0o700)
+
+
+def _open_private(path: Path, flags: int, mode: str):
+    """``open()`` for a file only the user may read, whatever the umask."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
+
+
+def atomic_write(path: Path, payload: bytes, *, durable: bool = True, temporary_dir: Path | None = None) -> None:
+    """Write a private (0600) file so that a crash leaves either the old or the new content.
+
+    ``durable=False`` skips the fsyncs (an in-memory emulator's scratch files). The
+    temporary file is made in ``temporary_dir`` (default: beside ``path``; it must be
+    on the same file system), named ``.<name>.*`` so that a crash's leftovers are
+    recognisable.
+    """
+    private_directory(path.parent)
+    directory = temporary_dir or path.parent
+    private_directory(directory)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             if durable:
@@ -178,6 +201,26 @@ def atomic_write(path: Path, payload: bytes, *, durable: bool = True) -> None:
         raise
     if durable:
         _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Load a database without the cyclic garbage collector, then exempt what was loaded.
+
+    A large database is hundreds of thousands of containers that live as long as the
+    process: collecting while they are created, and traversing them in every full
+    collection after, cost more than parsing them. ``gc.freeze`` moves everything
+    alive into the permanent generation (plain refcounting still frees documents a
+    write replaces: they hold no cycles).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _serialise(data: dict) -> bytes:
@@ -255,33 +298,69 @@ class Store:
     def lock_path(self) -> Path:
         return self._sibling(".lock")
 
+    @property
+    def _files_temporary_dir(self) -> Path:
+        """Where result files are written before their rename: one place to clean at start."""
+        return self.files_dir / ".tmp"
+
     def _open_file(self) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self.path.parent)
         self._acquire_process_lock()
-        data: dict[str, dict[str, Any]] = {}
-        if self.path.exists() and self.path.stat().st_size > 0:
-            try:
-                data = json.loads(self.path.read_bytes())
-            except ValueError as error:
-                raise StoreError(f"{self.path} is not a valid TinyDB JSON file: {error}") from None
-            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-                raise StoreError(f"{self.path} is not a TinyDB JSON file")
-        self._storage.data = data
-        self._rebuild_index()
-        replayed = self._replay_journal(self.rotated_journal_path) + self._replay_journal(self.journal_path)
+        self._remove_stale_temporaries()
+        with _collector_paused():
+            self._storage.data = self._load_file()
+            self._rebuild_index()
+            interrupted_checkpoint = self.rotated_journal_path.exists()
+            self._replay_journal(self.rotated_journal_path)
+            journal_bytes = self._replay_journal(self.journal_path)
         initialised = self._check_schema()
         self._file_bytes = self.path.stat().st_size if self.path.exists() else 0
-        if replayed or initialised:
+        if initialised or interrupted_checkpoint:
+            # A new database gets its (small) file at once; a checkpoint a crash cut
+            # short is finished now, because the next one would overwrite .journal.old.
             payload = _serialise(self._storage.data or {})
             atomic_write(self.path, payload)
             self._file_bytes = len(payload)
             self.journal_path.unlink(missing_ok=True)
             self.rotated_journal_path.unlink(missing_ok=True)
-        self._journal = open(self.journal_path, "ab")
+            journal_bytes = 0
+        self._journal = _open_private(self.journal_path, os.O_WRONLY | os.O_APPEND, "ab")
+        # Appending after a torn last line would glue the next record onto it.
+        self._journal.truncate(journal_bytes)
+        self._journal_bytes = journal_bytes
+        if journal_bytes:
+            # The replayed changes stay in the journal; the checkpointer folds them in.
+            self._last_write = self._first_unwritten = time.monotonic()
+        if self.files_dir.exists():
+            os.chmod(self.files_dir, 0o700)  # a database from before files were private
+
+    def _load_file(self) -> dict[str, dict[str, Any]]:
+        assert self.path is not None
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return {}
+        try:
+            data = json.loads(self.path.read_bytes())
+        except ValueError as error:
+            raise StoreError(f"{self.path} is not a valid TinyDB JSON file: {error}") from None
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            raise StoreError(f"{self.path} is not a TinyDB JSON file")
+        return data
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete what a crash left mid-write: ``.db.json.*`` beside the database, and
+        the result files' temporary directory (no other process can be writing: the
+        caller holds the database's lock)."""
+        assert self.path is not None
+        prefix = f".{self.path.name}."
+        for entry in os.scandir(self.path.parent):
+            if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        shutil.rmtree(self._files_temporary_dir, ignore_errors=True)
 
     def _acquire_process_lock(self) -> None:
-        handle = open(self.lock_path, "a+")
+        handle = _open_private(self.lock_path, os.O_RDWR, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -305,31 +384,31 @@ class Store:
         self._lock_handle.flush()
 
     def _rebuild_index(self) -> None:
+        """Map each table's record ids to TinyDB's keys; find the highest sequence number in use."""
         self._keys = {}
-        highest = 0
+        highest = [0]
         for name, table in (self._storage.data or {}).items():
-            keys = self._keys.setdefault(name, {})
-            for key, document in table.items():
-                keys[document.get("id", key)] = key
-                if key.isdigit():
-                    highest = max(highest, int(key))
-                if isinstance(document.get("seq"), int):
-                    highest = max(highest, document["seq"])
-        self._seq = highest
+            self._keys[name] = {document.get("id", key): key for key, document in table.items()}
+            highest.extend(int(key) for key in table if key.isdigit())
+            highest.extend(seq for document in table.values() if isinstance(seq := document.get("seq"), int))
+        self._seq = max(highest)
 
     def _replay_journal(self, journal: Path) -> int:
+        """Apply a journal's records; returns the length of its valid part in bytes."""
         if not journal.exists():
             return 0
-        count = 0
+        valid = 0
         with open(journal, "rb") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
                 except ValueError:
                     break  # a torn last line: that write was never acknowledged
+                if not line.endswith(b"\n"):
+                    break  # complete JSON but cut before its newline: not acknowledged either
                 self._apply(record)
-                count += 1
-        return count
+                valid += len(line)
+        return valid
 
     def _check_schema(self) -> bool:
         """Refuse a newer schema; returns True when the schema record was just created."""
@@ -372,7 +451,8 @@ class Store:
             keys[document["id"]] = record["k"]
             self._seq = max(self._seq, int(record["k"]))
             for order in orders.values():
-                bisect.insort(order.entries, (order.key(document), document["id"]))
+                if order.entries is not None:
+                    bisect.insort(order.entries, (order.key(document), document["id"]))
         elif op == "del":
             key = keys.pop(record["id"], None)
             if key is not None:
@@ -383,12 +463,15 @@ class Store:
             table.truncate()
             keys.clear()
             for order in orders.values():
-                order.entries.clear()
+                if order.entries is not None:
+                    order.entries.clear()
 
     def _unorder(self, name: str, document: dict | None) -> None:
         if document is None:
             return
         for order in self._orders[name].values():
+            if order.entries is None:
+                continue
             entry = (order.key(document), document["id"])
             index = bisect.bisect_left(order.entries, entry)
             if index < len(order.entries) and order.entries[index] == entry:
@@ -424,7 +507,7 @@ class Store:
             self._wake_checkpointer.set()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["Store"]:
+    def transaction(self) -> Iterator[Store]:
         """Group writes: one lock hold, one journal append and one fsync at the end."""
         with self._lock:
             self._transaction_depth += 1
@@ -454,11 +537,13 @@ class Store:
                 if self._journal is None:
                     return
                 self._flush()
+                if self._journal_bytes == 0:
+                    return  # the file already holds everything (a stop after only reads is instant)
                 snapshot = {name: dict(table) for name, table in (self._storage.data or {}).items()}
                 self._journal.close()
                 os.replace(self.journal_path, self.rotated_journal_path)
                 _fsync_directory(self.path.parent)
-                self._journal = open(self.journal_path, "ab")
+                self._journal = _open_private(self.journal_path, os.O_WRONLY | os.O_APPEND, "ab")
                 self._journal_bytes = 0
                 self._first_unwritten = None
             payload = _serialise(snapshot)
@@ -490,7 +575,7 @@ class Store:
                 self.checkpoint()
 
     def close(self) -> None:
-        """Stop the background checkpointer, checkpoint, and release the database lock."""
+        """Stop the background checkpointer, checkpoint if anything changed, and release the database lock."""
         if self._closing:
             return
         self._closing = True
@@ -519,25 +604,23 @@ class Store:
 
     def get(self, table: str, record_id: str) -> dict | None:
         with self._lock:
-            key = self._keys.get(table, {}).get(record_id)
-            if key is None:
-                return None
-            document = self._table(table).get(doc_id=key)
+            document = self.peek(table, record_id)
             return dict(document) if document is not None else None
 
     def ensure_order(self, table: str, name: str, key: Callable[[dict], tuple]) -> None:
         """Keep ``table``'s rows sorted by ``key`` (which must be unique per row, and
-        change only through writes), for pages that need no full sort."""
+        change only through writes), for pages that need no full sort. The index is
+        built on its first :meth:`ordered` and kept up to date by every write after."""
         with self._lock:
-            if name in self._orders.get(table, {}):
-                return
-            entries = sorted((key(document), document["id"]) for document in self._rows(table))
-            self._orders.setdefault(table, {})[name] = _Order(key, entries)
+            self._orders.setdefault(table, {}).setdefault(name, _Order(key))
 
     def ordered(self, table: str, name: str) -> list[tuple[tuple, str]]:
         """A snapshot of an index: ascending ``(key, id)`` pairs."""
         with self._lock:
-            return list(self._orders[table][name].entries)
+            order = self._orders[table][name]
+            if order.entries is None:
+                order.entries = sorted((order.key(document), document["id"]) for document in self._rows(table))
+            return list(order.entries)
 
     def peek(self, table: str, record_id: str) -> dict | None:
         """The stored document itself (no copy): strictly read-only, for hot read paths."""
@@ -554,16 +637,17 @@ class Store:
         return self._table(table).raw_documents()
 
     def find(self, table: str, predicate: Predicate | None = None) -> list[dict]:
+        """Copies of the documents matching ``predicate`` (all of them without one)."""
         with self._lock:
             if predicate is None:
-                return [dict(document) for document in self._table(table).all()]
-            return [dict(document) for document in self._table(table).search(_Matcher(predicate))]
+                return [dict(document) for document in self._rows(table)]
+            return [dict(document) for document in self._rows(table) if predicate(document)]
 
     def count(self, table: str, predicate: Predicate | None = None) -> int:
         with self._lock:
             if predicate is None:
                 return len(self._keys.get(table, {}))
-            return self._table(table).count(_Matcher(predicate))
+            return sum(1 for document in self._rows(table) if predicate(document))
 
     def insert(self, table: str, document: dict, *, durable: bool = True) -> dict:
         """Add a new document; ``KeyError`` if one with the same ``id`` exists."""
@@ -638,7 +722,8 @@ class Store:
         return self.files_dir / owner_table / owner_id / name
 
     def write_file(self, owner_table: str, owner_id: str, name: str, payload: bytes) -> int:
-        atomic_write(self._file_path(owner_table, owner_id, name), payload, durable=self.path is not None)
+        atomic_write(self._file_path(owner_table, owner_id, name), payload, durable=self.path is not None,
+                     temporary_dir=self._files_temporary_dir)
         return len(payload)
 
     def read_file(self, owner_table: str, owner_id: str, name: str) -> bytes | None:
@@ -704,5 +789,5 @@ class Store:
                     self.put(name, {**document, "id": record_id})
             shutil.rmtree(self.files_dir, ignore_errors=True)
             for target, payload in decoded.items():
-                atomic_write(target, payload)
+                atomic_write(target, payload, durable=self.path is not None, temporary_dir=self._files_temporary_dir)
         self.checkpoint()
