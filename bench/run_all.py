@@ -21,6 +21,7 @@ BENCHMARKS = {
     "startup": "bench_startup",
     "jobs": "bench_jobs",
     "plugin": "bench_plugin",
+    "intercept": "bench_intercept",
 }
 
 
