@@ -1,5 +1,7 @@
 """Jobs: time from POST to a terminal status against raw ``pygad.GA(...).run()`` in this
-process, API latency while two CPU-bound jobs run, and DELETE of a job that never returns.
+process, the minimal job against ``GET /health``, where a 1-generation job's time goes
+(a runner in this process, step by step), API latency while two CPU-bound jobs run, and
+DELETE of a job that never returns.
 
 One server in the default ``thread`` mode, ``--memory`` storage, a pool of 2 workers.
 Run alone with ``.venv/bin/python bench/bench_jobs.py``.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
 import uuid
 import warnings
@@ -17,9 +20,17 @@ from dataclasses import dataclass
 
 import pygad
 import requests
-
-from common import (Comparison, DatabaseCache, Latency, Report, ServerProcess, api_session, percentile,
-                    print_report, shared_cache)
+from common import (
+    Comparison,
+    DatabaseCache,
+    Latency,
+    Report,
+    ServerProcess,
+    api_session,
+    percentile,
+    print_report,
+    shared_cache,
+)
 
 SEED = 42
 REPEATS = 7
@@ -42,6 +53,22 @@ HANG_SOURCE = ("def fitness_func(ga_instance, solution, solution_idx):\n"
                "        pass\n")
 
 LOAD_SAMPLES, LOAD_WARMUP, LOAD_SPREAD_SECONDS = 150, 20, 6.0
+HEALTH_SAMPLES = 50
+PROFILE_JOBS = 30
+#: the goals of the issue "Performance" (Jobs): POST -> terminal over raw PyGAD, minimal job over GET /health
+GOALS = {"documented example": 1.5, "bigger run": 1.05}
+MINIMAL_OVER_HEALTH_GOAL = 8.0
+#: the runner's steps (Outcome.timeline) in order, with what happens before each
+PROFILE_STEPS = (
+    ("spawn", "monitor start: working directory, pipes, the spec file"),
+    ("spawned", "request to the template, fork of the supervisor, pid + pidfd back"),
+    ("first_event", "supervisor set-up (session, namespaces, /proc), fork of the user's process, limits, "
+                    "loading the code, pygad.GA(...)"),
+    ("final_message", "the GA run and the result frame"),
+    ("exit_report", "the user's process exits; the supervisor reaps and kills the rest, reports its usage"),
+    ("supervisor_gone", "the supervisor exits (and its namespaces with it)"),
+    ("outcome", "draining the pipes, the verdict"),
+)
 DELETE_JOBS = 10
 DELETE_SETTLE_SECONDS = 0.5  # after "running": the worker is past its set-up and spinning in the fitness
 DELETE_REQUIRED_SECONDS = 1.0
@@ -203,7 +230,101 @@ def measure_jobs(session: requests.Session, server: ServerProcess,
         notes.append(f"{label}: best fitness {raw_outcome.best_fitness} with random_seed {SEED}, identical in all "
                      f"{len(waited) + len(polled)} emulator runs and raw PyGAD (also the best solution and "
                      f"the {len(raw_outcome.history)}-entry best-fitness history)")
+    MEDIANS[case.name] = (raw_median, median(waited, "observed"))
     return comparisons, notes, [run.submission_id for run in waited + polled]
+
+
+MEDIANS: dict[str, tuple[float, float]] = {}  # case -> (raw PyGAD, emulator POST -> terminal), medians
+
+
+def measure_health(session: requests.Session, server: ServerProcess) -> float:
+    """Median of ``GET /api/v1/health``, the floor of any request to this server."""
+    timings = []
+    for _ in range(HEALTH_SAMPLES + 5):
+        started = time.perf_counter()
+        _expect(session.get(f"{server.base_url}/health", timeout=TIMEOUT), 200)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings[5:])
+
+
+def goals(health: float) -> tuple[list[Comparison], list[str]]:
+    notes = []
+    for name, goal in GOALS.items():
+        raw, observed = MEDIANS[name]
+        ratio = observed / raw
+        notes.append(f"goal: {name} POST -> terminal / raw PyGAD <= {goal:g}x: {ratio:.2f}x, "
+                     + ("met" if ratio <= goal else "NOT MET"))
+    minimal = MEDIANS["minimal job"][1]
+    ratio = minimal / health
+    notes.append(f"goal: minimal job POST -> terminal / GET /api/v1/health <= {MINIMAL_OVER_HEALTH_GOAL:g}x: "
+                 f"{ratio:.2f}x, " + ("met" if ratio <= MINIMAL_OVER_HEALTH_GOAL else "NOT MET")
+                 + " (the HTTP server in use decides much of it: see GET /health)")
+    comparison = Comparison("jobs", "minimal job (1 gen x 4 sol x 2 genes): POST -> terminal vs GET /health, medians",
+                            "GET /health", health, "minimal job", minimal)
+    return [comparison], notes
+
+
+def profile_minimal_job() -> list[str]:
+    """A runner in this process (no HTTP, no store) runs the minimal job; where its time goes."""
+    from vilvik_emulator.runner import JobSpec, Runner
+    from vilvik_emulator.runner.worker import run_ga
+
+    finished: dict[str, object] = {}
+    changed = threading.Condition()
+
+    class Listener:
+        def job_started(self, submission_id: str, pid: int) -> None:
+            pass
+
+        def job_progress(self, submission_id: str, progress: dict) -> None:
+            pass
+
+        def job_finished(self, submission_id: str, outcome: object) -> None:
+            with changed:
+                finished[submission_id] = outcome
+                changed.notify_all()
+
+    limits = {"runtime_seconds": 60, "memory_mb": 2048, "output_bytes": 1 << 20, "max_processes": 64}
+    runner = Runner(Listener(), limits=lambda: limits, pool_size=lambda: 1)
+    runner.start()
+    case = CASES[2]
+    parameters = {**case.parameters, "random_seed": SEED}
+    code = {"fitness_func": SPHERE_SOURCE, "fitness_func_entry": "fitness_func"}
+    totals, timelines = [], []
+    try:
+        for index in range(PROFILE_JOBS + 1):
+            started = time.perf_counter()
+            runner.enqueue(JobSpec(f"profile-{index}", parameters, code))
+            with changed:
+                changed.wait_for(lambda: f"profile-{index}" in finished, TIMEOUT)
+            outcome = finished[f"profile-{index}"]
+            if index:  # the first one waits for the template to start
+                totals.append(time.perf_counter() - started)
+                timelines.append(outcome.timeline)
+        containment = runner.stats()["containment"]
+    finally:
+        runner.shutdown()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = {"parameters": parameters, "code": code}
+        run_ga(spec)
+        in_process = []
+        for _ in range(PROFILE_JOBS):
+            started = time.perf_counter()
+            run_ga(spec)
+            in_process.append(time.perf_counter() - started)
+    lines = [f"profile of a 1-generation job ({case.shape}), a runner in this process ({containment} "
+             f"containment), medians of {PROFILE_JOBS}: enqueue -> job_finished "
+             f"{statistics.median(totals) * 1000:.1f} ms; the worker's run_ga() alone in this warm process "
+             f"{statistics.median(in_process) * 1000:.1f} ms"]
+    previous = 0.0
+    for step, what in PROFILE_STEPS:
+        at = statistics.median(timeline.get(step, 0.0) for timeline in timelines)
+        lines.append(f"  profile: +{(at - previous) * 1000:5.1f} ms to {step} (at {at * 1000:5.1f} ms): {what}")
+        previous = at
+    lines.append(f"  profile: +{(statistics.median(totals) - previous) * 1000:5.1f} ms dispatch and job_finished "
+                 "(queue -> monitor thread, the listener call)")
+    return lines
 
 
 def _ms(values: list[float]) -> str:
@@ -363,6 +484,9 @@ def run(cache: DatabaseCache | None = None) -> Report:
                 report.comparisons += comparisons
                 report.notes += notes
                 finished += ids
+            comparisons, notes = goals(measure_health(session, server))
+            report.comparisons += comparisons
+            report.notes += notes
             comparisons, notes = measure_under_load(session, server, finished[0])
             report.comparisons += comparisons
             report.notes += notes
@@ -373,6 +497,7 @@ def run(cache: DatabaseCache | None = None) -> Report:
         code = server.stop()
     if code != 0:
         raise RuntimeError(f"the server exited with {code} after SIGTERM:\n{server.stderr}")
+    report.notes += profile_minimal_job()
     report.notes.append(f"server: `serve --mode thread --memory --workers {POOL_SIZE}` (no database file); "
                         f"raw PyGAD {pygad.__version__} runs in the benchmark process; {REPEATS} rounds of "
                         f"raw / wait / polling after one untimed run of each")
