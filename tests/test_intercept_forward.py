@@ -21,6 +21,7 @@ from vilvik_emulator.config import Settings
 from vilvik_emulator.emulator import Emulator
 from vilvik_emulator.intercept.hosts import PUBLIC_BASE_HEADER, trusted_public_base
 from vilvik_emulator.server import EmulatorServer
+from vilvik_emulator.testing import ControlError
 
 
 @pytest.fixture(autouse=True)
@@ -130,3 +131,22 @@ def test_the_public_base_header_is_trusted_for_vilvik_hosts_only(api):
                     "https://vilvik.com/elsewhere", "ftp://vilvik.com/api/v1", "https://user@vilvik.com/api/v1"):
         assert links(refused).startswith(own), refused
     assert trusted_public_base("https://VILVIK.com:8443/api/v1") == "https://vilvik.com:8443/api/v1"
+
+
+def test_accepting_unknown_keys_is_a_runtime_setting_of_any_server(api, control):
+    unknown = "vlk_live_someone_elses_key_0000000000"
+    assert control.config()["accept_unknown_keys"] is False
+    assert api.get("submissions/", key=unknown).status_code == 401
+    assert control.configure(accept_unknown_keys=True)["accept_unknown_keys"] is True
+    assert api.get("submissions/", key=unknown).status_code == 200
+    keys = control.keys()
+    [default] = [key for key in keys if key["name"] == "default"]
+    adopted = [key for key in keys if key["prefix"] == unknown[:12]]
+    assert [(key["account_id"], sorted(key["scopes"])) for key in adopted] == [("acct_default",
+                                                                              sorted(default["scopes"]))]
+    with pytest.raises(ControlError) as refused:
+        control.configure(accept_unknown_keys="yes")
+    assert refused.value.status == 422
+    control.reset()
+    assert control.config()["accept_unknown_keys"] is False
+    assert api.get("submissions/", key=unknown).status_code == 401
