@@ -334,7 +334,11 @@ for entry in os.listdir("/proc"):
         if grabbed < 0:
             continue
         findings["opened"].append(pid)
-        stolen = socket.socket(fileno=grabbed)
+        try:
+            stolen = socket.socket(fileno=grabbed)
+        except OSError:  # the descriptor changed since it was listed
+            os.close(grabbed)
+            continue
         if stolen.family != socket.AF_UNIX or stolen.type != socket.SOCK_SEQPACKET:
             stolen.detach()
             continue
