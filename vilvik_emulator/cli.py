@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser("import", help="replace the whole state with a snapshot")
     load.add_argument("file", help="snapshot file, or - for stdin")
     _target_parser(load)
-    from .intercept import command as exec_command
+    from .intercept import command as exec_command  # light: intercept/ defers requests and the app
 
     exec_parser = exec_command.add_parser(commands)
 
