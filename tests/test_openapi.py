@@ -76,7 +76,9 @@ def checked_api(control, recorder) -> Api:
 @pytest.fixture
 def checked_control(control, recorder) -> Api:
     """Raw HTTP on ``/_emulator`` (open on loopback), every response checked."""
-    return Api(f"{control.url}/_emulator", None, recorder)
+    raw = Api(f"{control.url}/_emulator", None, recorder)
+    raw.session.headers["Content-Type"] = "application/json"  # state changes need it, even without a body
+    return raw
 
 
 @pytest.fixture

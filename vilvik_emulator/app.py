@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import time
 
 from flask import Flask, Response, g, request
@@ -24,8 +23,8 @@ from .ids import request_id
 
 log = logging.getLogger("vilvik_emulator")
 API_PREFIX = "/api/v1/"
-#: set on a response whose connection an injected fault dropped (the in-process
-#: adapter turns it into a connection error, as a real socket would)
+#: set on a response whose connection an injected fault dropped: the HTTP server closes
+#: the connection without a response, the in-process adapter raises a connection error
 DROPPED_HEADER = "X-Vilvik-Emulator-Dropped"
 CONTROL_BODY_LIMIT = 1 << 30
 
@@ -65,10 +64,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             time.sleep(fault.delay_seconds)
         if fault.drop:
             g.dropped = True
-            connection = request.environ.get("werkzeug.socket")
-            if connection is not None:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+            # The transport closes the connection instead of sending this (server.py, inprocess.py).
             return Response(status=500, headers={DROPPED_HEADER: "1"})
         if fault.status is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None

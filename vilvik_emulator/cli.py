@@ -11,7 +11,10 @@ environment variables; flags win.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import resource
 import secrets
 import signal
 import sys
@@ -51,6 +54,10 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--runtime-limit", type=float, help="seconds a job may run (default 600)")
     serve.add_argument("--memory-limit", type=int, help="MB of address space per job (default 2048)")
     serve.add_argument("--log-requests", action="store_true", help="log every request")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer to this Host name, e.g. a container's service name (repeatable; env "
+                            "VILVIK_EMULATOR_ALLOWED_HOSTS, comma-separated); requests naming any other host are "
+                            "refused, which stops DNS rebinding")
 
 
 def build_settings(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
@@ -107,6 +114,21 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
+def allowed_hosts(args: argparse.Namespace, environ: dict[str, str] | None = None) -> list[str]:
+    """``--allow-host`` names plus those of ``VILVIK_EMULATOR_ALLOWED_HOSTS``."""
+    variable = (os.environ if environ is None else environ).get("VILVIK_EMULATOR_ALLOWED_HOSTS", "")
+    return [*getattr(args, "allow_host", []), *(name.strip() for name in variable.split(",") if name.strip())]
+
+
+def _raise_descriptor_limit() -> None:
+    """Let the server hold as many connections as the system allows: every open
+    connection is a descriptor, and the soft limit (often 1,024) is far below the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from .emulator import Emulator
@@ -128,16 +150,19 @@ def serve(args: argparse.Namespace) -> int:
         emulator = Emulator(settings)
     except StoreError as error:
         return _fail(str(error))
+    _raise_descriptor_limit()
     try:
         if seed is not None:
             emulator.import_snapshot(seed)
-        server = EmulatorServer(emulator, settings.host, settings.port, log_requests=args.log_requests)
+        server = EmulatorServer(emulator, settings.host, settings.port, log_requests=args.log_requests,
+                                allowed_hosts=allowed_hosts(args))
     except ValueError as error:
         emulator.close()
         return _fail(f"--seed-data {args.seed_data} is not a snapshot: {error}")
     except OSError as error:
         emulator.close()
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}")
+        address = f"[{settings.host}]" if ":" in settings.host else settings.host
+        return _fail(f"cannot listen on {address}:{settings.port}: {error.strerror or error}")
     emulator.store.annotate_lock({"url": server.url})
     emulator.start()
 

@@ -54,6 +54,8 @@ class EmulatorControl:
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
                 timeout: float = 60) -> Any:
         headers = {"X-Admin-Token": self.admin_token} if self.admin_token else {}
+        if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+            headers["Content-Type"] = "application/json"  # required on state changes, even without a body
         response = self.session.request(method, f"{self.url}/_emulator/{path.lstrip('/')}", json=json,
                                         params=params, headers=headers, timeout=timeout)
         if response.status_code >= 400:

@@ -17,9 +17,12 @@ from ..config import RUN_MODES
 from ..core.accounts import TIERS, validate_scopes
 from ..core.submissions import RUN_ERROR_CODES, STATUSES, TERMINAL
 from ..errors import ApiError, FieldErrors, field_error, invalid_parameter, not_found
+from ..guard import refuse_cross_site
 
 blueprint = Blueprint("control", __name__, url_prefix="/_emulator")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# First: a web page's cross-site request is refused before anything else looks at it.
+blueprint.before_request(refuse_cross_site)
 
 
 @blueprint.before_request
