@@ -7,6 +7,8 @@ import json
 import multiprocessing
 import os
 import stat
+import threading
+import time
 
 import pytest
 from tinydb import TinyDB
@@ -347,5 +349,28 @@ def test_temporary_files_a_crash_left_behind_are_removed_on_open(tmp_path):
         assert unrelated.exists()
         assert store.read_file("results", "r1", "log.txt") == b"kept"
         assert store.export()["files"] == {"results/r1/log.txt": "a2VwdA=="}
+    finally:
+        store.close()
+
+
+def test_clearing_tables_is_immediate_and_their_files_are_deleted_after(tmp_path):
+    store = Store(tmp_path / "db.json", checkpoint_interval=0)
+    try:
+        for index in range(300):
+            store.insert("results", {"id": f"r{index}"})
+            store.write_file("results", f"r{index}", "log.txt", b"x")
+        store.ensure_order("results", "by_id", lambda row: (row["id"],))
+        assert len(store.ordered("results", "by_id")) == 300
+        store.clear(["results"])
+        assert store.count("results") == 0 and store.find("results") == []
+        assert store.ordered("results", "by_id") == []
+        assert store.read_file("results", "r1", "log.txt") is None
+        assert not (tmp_path / "db.files" / "results").exists()
+        store.insert("results", {"id": "r1"})  # the same ids are free again at once
+        assert store.ordered("results", "by_id") == [(("r1",), "r1")]
+        deadline = time.monotonic() + 30
+        while any((tmp_path / "db.files" / ".tmp").iterdir()):
+            assert time.monotonic() < deadline, "the cleared files were never deleted"
+            threading.Event().wait(0.01)
     finally:
         store.close()

@@ -37,6 +37,7 @@ import fcntl
 import gc
 import json
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -116,6 +117,14 @@ class _InPlaceTable(Table):
             table.pop(key, None)
 
         self._update_table(updater)
+
+    def detach_documents(self) -> dict:
+        """Empty the table in O(1): its documents are handed back, not freed here."""
+        tables = self._storage.read() or {}
+        documents = tables.get(self.name, {})
+        tables[self.name] = {}
+        self._storage.write(tables)
+        return documents
 
 
 class _Database(TinyDB):
@@ -235,6 +244,56 @@ def _serialise(data: dict) -> bytes:
         rows = ",".join(f"{encode(str(key))}:{encode(document)}" for key, document in table.items())
         parts.append(f"{encode(name)}:{{{rows}}}")
     return ("{" + ",".join(parts) + "}").encode()
+
+
+class _Reaper:
+    """Frees what the store dropped on a thread of its own, a slice at a time.
+
+    A reset empties tables of thousands of documents; freeing them (and deleting their
+    result files) in the request would cost milliseconds per thousand rows. A table is
+    detached at once and handed here; the thread starts a moment later (the request that
+    dropped it has answered by then), pops the entries in small batches and yields the
+    interpreter between them, so requests keep running meanwhile.
+    """
+
+    BATCH = 64
+    DELAY = 0.05
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def discard(self, container: dict | list) -> None:
+        if container:
+            self._put(container)
+
+    def discard_directory(self, path: Path) -> None:
+        self._put(path)
+
+    def _put(self, item: dict | list | Path) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="vilvik-store-reaper", daemon=True)
+                self._thread.start()
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            time.sleep(self.DELAY)
+            if isinstance(item, Path):
+                shutil.rmtree(item, ignore_errors=True)
+                continue
+            pop = item.popitem if isinstance(item, dict) else item.pop
+            while item:
+                for _ in range(min(self.BATCH, len(item))):
+                    pop()
+                time.sleep(0)  # let a request in between two batches
+            del item, pop
+
+
+_reaper = _Reaper()
 
 
 class Store:
@@ -460,11 +519,14 @@ class Store:
                     self._unorder(name, table.get(doc_id=key))
                 table.delete_document(key)
         elif op == "clear":
-            table.truncate()
-            keys.clear()
+            # Freeing thousands of documents takes milliseconds a reset should not wait for.
+            _reaper.discard(table.detach_documents())
+            _reaper.discard(keys)
+            self._keys[name] = {}
             for order in orders.values():
                 if order.entries is not None:
-                    order.entries.clear()
+                    _reaper.discard(order.entries)
+                    order.entries = []
 
     def _unorder(self, name: str, document: dict | None) -> None:
         if document is None:
@@ -696,7 +758,13 @@ class Store:
         with self.transaction():
             for table in tables:
                 self._record({"op": "clear", "t": table}, True)
-                shutil.rmtree(self.files_dir / table, ignore_errors=True)
+                directory = self.files_dir / table
+                if directory.is_dir():
+                    # A rename now, the deletion in the background (a crash leaves it to the next open).
+                    private_directory(self._files_temporary_dir)
+                    trash = Path(tempfile.mkdtemp(prefix=f".{table}.", dir=self._files_temporary_dir))
+                    os.replace(directory, trash / table)
+                    _reaper.discard_directory(trash)
 
     def table_names(self) -> list[str]:
         with self._lock:
