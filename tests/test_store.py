@@ -141,7 +141,7 @@ def test_checkpoint_leaves_no_journal_and_no_temporary_files(tmp_path):
     store.checkpoint()
     assert (tmp_path / "db.json.journal").stat().st_size == 0
     store.close()
-    assert sorted(os.listdir(tmp_path)) == ["db.json"]
+    assert sorted(os.listdir(tmp_path)) == ["db.json", "db.json.cache"]
 
 
 def test_export_and_import_round_trip_with_files(tmp_path):
@@ -321,6 +321,7 @@ def test_every_file_and_directory_the_store_creates_is_private(tmp_path, umask):
         assert oct(mode(path)) == oct(0o600) and oct(mode(path.with_name("db.json.journal"))) == oct(0o600)
     finally:
         store.close()
+    assert oct(mode(path.with_name("db.json.cache"))) == oct(0o600)
 
 
 def test_an_existing_files_directory_is_made_private_on_open(tmp_path):
@@ -372,5 +373,62 @@ def test_clearing_tables_is_immediate_and_their_files_are_deleted_after(tmp_path
         while any((tmp_path / "db.files" / ".tmp").iterdir()):
             assert time.monotonic() < deadline, "the cleared files were never deleted"
             threading.Event().wait(0.01)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- the load cache
+
+
+def test_a_clean_stop_leaves_a_load_cache_the_next_open_reads_instead_of_the_json(tmp_path):
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.insert("rows", {"id": "a", "nested": {"list": [1, 2.5, None, True, "x"]}})
+    store.close()
+    assert (tmp_path / "db.json.cache").exists()
+    # Same size, same modification time, but no longer JSON: only the cache can be read.
+    before = path.stat()
+    path.write_bytes(b" " * before.st_size)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    store = Store(path)
+    try:
+        assert store.get("rows", "a") == {"id": "a", "nested": {"list": [1, 2.5, None, True, "x"]}}
+    finally:
+        store.close()
+
+
+def test_the_load_cache_is_ignored_once_the_file_changed(tmp_path):
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.insert("rows", {"id": "a"})
+    store.close()
+    database = TinyDB(path)  # an edit by hand while no server runs
+    database.table("rows").insert({"id": "b"})
+    database.close()
+    store = Store(path)
+    try:
+        assert sorted(row["id"] for row in store.find("rows")) == ["a", "b"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "empty"])
+def test_a_damaged_load_cache_is_ignored(tmp_path, damage):
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.insert("rows", {"id": "a", "value": "x" * 1000})
+    store.close()
+    cache = tmp_path / "db.json.cache"
+    raw = bytearray(cache.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) // 2]
+    elif damage == "flipped-byte":
+        raw[-10] ^= 0xFF
+    else:
+        raw = bytearray()
+    cache.write_bytes(bytes(raw))
+    store = Store(path)
+    try:
+        assert store.get("rows", "a") == {"id": "a", "value": "x" * 1000}
     finally:
         store.close()

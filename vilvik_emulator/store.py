@@ -18,6 +18,11 @@ Every file and directory the store creates is private to the user (0600 / 0700,
 whatever the umask): the journal holds the default key's secret. Temporary files a
 crash left behind are removed when the database is opened.
 
+Opening a large database costs its parsing and little else: id maps and sorted indexes
+are built when first used, and a clean close leaves ``<db>.cache``, the same data in
+``marshal`` form (read in well under half the time of the JSON), which the next open
+uses while the database file is exactly as that close left it.
+
 Between checkpoints the file is a plain TinyDB database (``TinyDB(path)`` reads it;
 documents carry their own string ``id``, TinyDB's integer document ids are internal).
 Large write-once artifacts (populations, logs, charts) live beside it in
@@ -36,12 +41,15 @@ import copy
 import fcntl
 import gc
 import json
+import marshal
 import os
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +60,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 SCHEMA_VERSION = 1
+LOAD_CACHE_FORMAT = 1
 META_TABLE = "_meta"
 #: a checkpoint rewrites the whole file, so it waits until the journal holds at least
 #: this much, or a quarter of the database (amortised O(1) per write) ...
@@ -309,11 +318,13 @@ class Store:
         self._db = _Database(storage=_MemoryStorage)
         self._storage: _MemoryStorage = self._db.storage  # type: ignore[assignment]
         self._tables: dict[str, _InPlaceTable] = {}
-        #: table -> our string id -> TinyDB's document key
+        #: table -> our string id -> TinyDB's document key, built on the table's first
+        #: lookup (see :meth:`_key_map`)
         self._keys: dict[str, dict[str, str]] = {}
         #: table -> index name -> rows kept sorted by a key (see :meth:`ensure_order`)
         self._orders: dict[str, dict[str, _Order]] = {}
-        self._seq = 0
+        #: the highest key or sequence number handed out; None until first needed
+        self._seq: int | None = 0
         self._pending: list[bytes] = []
         self._pending_durable = False
         self._transaction_depth = 0
@@ -326,6 +337,8 @@ class Store:
         self._closing = False
         self._wake_checkpointer = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        #: the file's fingerprint when the load cache read at open matched it
+        self._cached_fingerprint: bytes | None = None
         self.path = Path(path).resolve() if path is not None else None
         if self.path is None:
             self.files_dir = Path(tempfile.mkdtemp(prefix="vilvik-emulator-files-"))
@@ -354,6 +367,10 @@ class Store:
         return self._sibling(".journal.old")
 
     @property
+    def load_cache_path(self) -> Path:
+        return self._sibling(".cache")
+
+    @property
     def lock_path(self) -> Path:
         return self._sibling(".lock")
 
@@ -369,7 +386,7 @@ class Store:
         self._remove_stale_temporaries()
         with _collector_paused():
             self._storage.data = self._load_file()
-            self._rebuild_index()
+            self._forget_indexes()
             interrupted_checkpoint = self.rotated_journal_path.exists()
             self._replay_journal(self.rotated_journal_path)
             journal_bytes = self._replay_journal(self.journal_path)
@@ -398,6 +415,11 @@ class Store:
         assert self.path is not None
         if not self.path.exists() or self.path.stat().st_size == 0:
             return {}
+        fingerprint = self._fingerprint()
+        data = self._read_load_cache(fingerprint)
+        if data is not None:
+            self._cached_fingerprint = fingerprint
+            return data
         try:
             data = json.loads(self.path.read_bytes())
         except ValueError as error:
@@ -405,6 +427,46 @@ class Store:
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
             raise StoreError(f"{self.path} is not a TinyDB JSON file")
         return data
+
+    # A copy of the database that loads in well under half the time JSON takes (marshal
+    # builds the same dicts and lists without parsing text), written on close. It is
+    # used only while the database file still has the size and modification time it
+    # had then, and only if its CRC-32 holds (it guards against a torn or damaged file;
+    # the cache is as private as the database); anything else means reading the JSON.
+
+    def _fingerprint(self) -> bytes:
+        assert self.path is not None
+        stat = self.path.stat()
+        return json.dumps({"format": LOAD_CACHE_FORMAT, "python": list(sys.version_info[:2]),
+                           "marshal": marshal.version, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+                          separators=(",", ":")).encode()
+
+    def _read_load_cache(self, fingerprint: bytes) -> dict[str, dict[str, Any]] | None:
+        try:
+            raw = self.load_cache_path.read_bytes()
+        except OSError:
+            return None
+        end = raw.find(b"\n")
+        payload = memoryview(raw)[end + 5:]  # no copy of a large cache
+        if end < 0 or raw[:end] != fingerprint or raw[end + 1:end + 5] != zlib.crc32(payload).to_bytes(4, "big"):
+            return None
+        try:
+            data = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(data, dict) or not all(isinstance(table, dict) for table in data.values()):
+            return None
+        return data
+
+    def _write_load_cache(self) -> None:
+        if not self.path.exists():
+            return
+        fingerprint = self._fingerprint()
+        if fingerprint == self._cached_fingerprint:
+            return  # the cache read at open still matches the file
+        payload = marshal.dumps(self._storage.data or {})
+        atomic_write(self.load_cache_path, fingerprint + b"\n" + zlib.crc32(payload).to_bytes(4, "big") + payload,
+                     durable=False)  # a lost or torn cache only costs a slower start
 
     def _remove_stale_temporaries(self) -> None:
         """Delete what a crash left mid-write: ``.db.json.*`` beside the database, and
@@ -442,15 +504,29 @@ class Store:
         self._lock_handle.write(json.dumps({"pid": os.getpid(), **info}))
         self._lock_handle.flush()
 
-    def _rebuild_index(self) -> None:
-        """Map each table's record ids to TinyDB's keys; find the highest sequence number in use."""
+    def _forget_indexes(self) -> None:
+        """After loading a file: the id maps and the sequence are rebuilt when first needed,
+        so opening costs nothing per row beyond parsing (the first request on a table pays
+        for its own map)."""
         self._keys = {}
-        highest = [0]
-        for name, table in (self._storage.data or {}).items():
-            self._keys[name] = {document.get("id", key): key for key, document in table.items()}
-            highest.extend(int(key) for key in table if key.isdigit())
-            highest.extend(seq for document in table.values() if isinstance(seq := document.get("seq"), int))
-        self._seq = max(highest)
+        self._seq = None
+
+    def _key_map(self, table: str) -> dict[str, str]:
+        keys = self._keys.get(table)
+        if keys is None:
+            documents = (self._storage.data or {}).get(table, {})
+            keys = self._keys[table] = {document.get("id", key): key for key, document in documents.items()}
+        return keys
+
+    def _next_number(self) -> int:
+        if self._seq is None:
+            highest = [0]
+            for table in (self._storage.data or {}).values():
+                highest.extend(int(key) for key in table if key.isdigit())
+                highest.extend(seq for document in table.values() if isinstance(seq := document.get("seq"), int))
+            self._seq = max(highest)
+        self._seq += 1
+        return self._seq
 
     def _replay_journal(self, journal: Path) -> int:
         """Apply a journal's records; returns the length of its valid part in bytes."""
@@ -491,16 +567,13 @@ class Store:
         return table
 
     def _new_key(self, table: str, record_id: str) -> str:
-        key = self._keys.get(table, {}).get(record_id)
-        if key is None:
-            self._seq += 1
-            key = str(self._seq)
-        return key
+        key = self._key_map(table).get(record_id)
+        return key if key is not None else str(self._next_number())
 
     def _apply(self, record: dict) -> None:
         op, name = record["op"], record["t"]
         table = self._table(name)
-        keys = self._keys.setdefault(name, {})
+        keys = self._key_map(name)
         orders = self._orders.get(name, {})
         if op == "put":
             document = record["doc"]
@@ -508,7 +581,8 @@ class Store:
                 self._unorder(name, table.get(doc_id=keys[document["id"]]))
             table.put_document(record["k"], document)
             keys[document["id"]] = record["k"]
-            self._seq = max(self._seq, int(record["k"]))
+            if self._seq is not None:
+                self._seq = max(self._seq, int(record["k"]))
             for order in orders.values():
                 if order.entries is not None:
                     bisect.insort(order.entries, (order.key(document), document["id"]))
@@ -649,6 +723,7 @@ class Store:
             return
         self.checkpoint()
         with self._lock:
+            self._write_load_cache()
             self._journal.close()
             self._journal = None
             self.journal_path.unlink(missing_ok=True)
@@ -661,8 +736,7 @@ class Store:
     def next_seq(self) -> int:
         """A strictly increasing number: the tie-breaker that keeps list order stable."""
         with self._lock:
-            self._seq += 1
-            return self._seq
+            return self._next_number()
 
     def get(self, table: str, record_id: str) -> dict | None:
         with self._lock:
@@ -687,7 +761,7 @@ class Store:
     def peek(self, table: str, record_id: str) -> dict | None:
         """The stored document itself (no copy): strictly read-only, for hot read paths."""
         with self._lock:
-            key = self._keys.get(table, {}).get(record_id)
+            key = self._key_map(table).get(record_id)
             return None if key is None else self._table(table).raw_document(key)
 
     def scan(self, table: str, predicate: Predicate) -> list[dict]:
@@ -697,6 +771,9 @@ class Store:
 
     def _rows(self, table: str):
         return self._table(table).raw_documents()
+
+    def _documents(self, table: str) -> dict:
+        return (self._storage.data or {}).get(table, {})
 
     def find(self, table: str, predicate: Predicate | None = None) -> list[dict]:
         """Copies of the documents matching ``predicate`` (all of them without one)."""
@@ -708,7 +785,7 @@ class Store:
     def count(self, table: str, predicate: Predicate | None = None) -> int:
         with self._lock:
             if predicate is None:
-                return len(self._keys.get(table, {}))
+                return len(self._documents(table))
             return sum(1 for document in self._rows(table) if predicate(document))
 
     def insert(self, table: str, document: dict, *, durable: bool = True) -> dict:
@@ -716,7 +793,7 @@ class Store:
         if not isinstance(document.get("id"), str):
             raise ValueError("documents need a string 'id'")
         with self._lock:
-            if document["id"] in self._keys.get(table, {}):
+            if document["id"] in self._key_map(table):
                 raise KeyError(f"{table} {document['id']} already exists")
             return self.put(table, document, durable=durable)
 
@@ -741,7 +818,7 @@ class Store:
 
     def remove(self, table: str, record_id: str) -> bool:
         with self._lock:
-            if record_id not in self._keys.get(table, {}):
+            if record_id not in self._key_map(table):
                 return False
             self._record({"op": "del", "t": table, "id": record_id}, True)
             return True
@@ -768,7 +845,8 @@ class Store:
 
     def table_names(self) -> list[str]:
         with self._lock:
-            return sorted(name for name, keys in self._keys.items() if name != META_TABLE and keys)
+            return sorted(name for name, documents in (self._storage.data or {}).items()
+                          if name != META_TABLE and documents)
 
     def stats(self) -> dict:
         with self._lock:
@@ -777,7 +855,7 @@ class Store:
                 "path": str(self.path) if self.path else None,
                 "in_memory": self.path is None,
                 "schema_version": SCHEMA_VERSION,
-                "tables": {name: len(self._keys[name]) for name in self.table_names()},
+                "tables": {name: len(self._documents(name)) for name in self.table_names()},
                 "journal_bytes": self._journal_bytes,
             }
 
