@@ -39,6 +39,7 @@ import bisect
 import contextlib
 import copy
 import fcntl
+import functools
 import gc
 import json
 import marshal
@@ -219,6 +220,16 @@ def atomic_write(path: Path, payload: bytes, *, durable: bool = True, temporary_
         raise
     if durable:
         _fsync_directory(path.parent)
+
+
+def _shared_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {sys.intern(key): value for key, value in pairs}
+
+
+#: decodes a journal record with every object key interned: thousands of documents then
+#: share one copy of each field name (less memory, and a load cache half the size,
+#: since marshal writes a shared string once)
+_decode_record = functools.partial(json.loads, object_pairs_hook=_shared_keys)
 
 
 @contextlib.contextmanager
@@ -536,7 +547,7 @@ class Store:
         with open(journal, "rb") as handle:
             for line in handle:
                 try:
-                    record = json.loads(line)
+                    record = _decode_record(line)
                 except ValueError:
                     break  # a torn last line: that write was never acknowledged
                 if not line.endswith(b"\n"):
@@ -617,7 +628,7 @@ class Store:
         # Serialising first fills the journal line and gives the stored document its
         # own copy of every nested value (and proves it is plain JSON).
         line = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        self._apply(json.loads(line))
+        self._apply(_decode_record(line))
         if self._journal is None:
             return
         self._pending.append(line.encode() + b"\n")
