@@ -206,9 +206,8 @@ class _PortTaken(RuntimeError):
 def api_session(api_key: str = API_KEY) -> requests.Session:
     """A ``requests`` session sending the headers the official SDK sends.
 
-    Like the SDK's, it would keep connections alive, but the emulator's server (werkzeug)
-    answers every request with ``Connection: close``: each request opens a new connection,
-    for the SDK and here alike, and the figures include that.
+    Like the SDK's, it keeps its connection alive between requests (the emulator's server
+    allows it; werkzeug's development server, a baseline, closes every connection).
     """
     session = requests.Session()
     session.headers.update({
@@ -379,6 +378,32 @@ def measure(call: Callable[[int], requests.Response], *, samples: int, warmup: i
         timings.append(time.perf_counter() - started)
         _checked(response, expected_status)
     return Latency.of(timings, warmup)
+
+
+def measure_alternating(calls: dict[str, tuple[Callable[[int], requests.Response], int]], *, samples: int,
+                        warmup: int, spread_seconds: float = 0.0) -> dict[str, Latency]:
+    """:func:`measure` for several calls timed in turn (a, b, c, b, c, a, c, a, b, ...),
+    each given with the status it must answer: a ratio between two of them then compares
+    figures taken under the same load of the machine, which on a shared machine moves
+    more than the figures do. The order rotates because the first call after a pause
+    (``spread_seconds``) is slower: the machine has to wake up."""
+    for index in range(warmup):
+        for call, expected_status in calls.values():
+            _checked(call(index), expected_status)
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    measuring_since = time.perf_counter()
+    for index in range(samples):
+        pause = measuring_since + index * spread_seconds / samples - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            call, expected_status = calls[name]
+            started = time.perf_counter()
+            response = call(warmup + index)
+            timings[name].append(time.perf_counter() - started)
+            _checked(response, expected_status)
+    return {name: Latency.of(values, warmup) for name, values in timings.items()}
 
 
 def _checked(response: requests.Response, expected_status: int) -> None:
