@@ -432,3 +432,24 @@ def test_a_damaged_load_cache_is_ignored(tmp_path, damage):
         assert store.get("rows", "a") == {"id": "a", "value": "x" * 1000}
     finally:
         store.close()
+
+
+def test_only_a_large_database_is_exempted_from_the_collector_and_only_while_open(tmp_path):
+    import gc
+
+    small, large = tmp_path / "small.json", tmp_path / "large.json"
+    Store(small).close()
+    store = Store(large, checkpoint_interval=0)
+    for index in range(1200):
+        store.insert("rows", {"id": f"r{index}", "padding": "x" * 1000})
+    store.close()
+    assert large.stat().st_size >= 1024 * 1024
+    assert gc.get_freeze_count() == 0
+    Store(small).close()
+    assert gc.get_freeze_count() == 0, "a small database freezes nothing"
+    store = Store(large)
+    try:
+        assert gc.get_freeze_count() > 0 and store.count("rows") == 1200
+    finally:
+        store.close()
+    assert gc.get_freeze_count() == 0

@@ -62,6 +62,8 @@ from tinydb.table import Table
 
 SCHEMA_VERSION = 1
 LOAD_CACHE_FORMAT = 1
+#: a database file at least this large has what it loaded exempted from the collector
+FREEZE_MIN_BYTES = 1024 * 1024
 META_TABLE = "_meta"
 #: a checkpoint rewrites the whole file, so it waits until the journal holds at least
 #: this much, or a quarter of the database (amortised O(1) per write) ...
@@ -233,21 +235,23 @@ _decode_record = functools.partial(json.loads, object_pairs_hook=_shared_keys)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Load a database without the cyclic garbage collector, then exempt what was loaded.
+def _collector_paused(freeze: bool) -> Iterator[None]:
+    """Load a database without the cyclic garbage collector; with ``freeze``, exempt what
+    was loaded from later collections.
 
     A large database is hundreds of thousands of containers that live as long as the
     process: collecting while they are created, and traversing them in every full
     collection after, cost more than parsing them. ``gc.freeze`` moves everything
     alive into the permanent generation (plain refcounting still frees documents a
-    write replaces: they hold no cycles).
+    write replaces: they hold no cycles); :meth:`Store.close` undoes it.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -314,6 +318,8 @@ class _Reaper:
 
 
 _reaper = _Reaper()
+# A forked child gets the reaper's lock in whatever state it was and none of its thread.
+os.register_at_fork(after_in_child=_reaper.__init__)
 
 
 class Store:
@@ -350,6 +356,7 @@ class Store:
         self._checkpointer: threading.Thread | None = None
         #: the file's fingerprint when the load cache read at open matched it
         self._cached_fingerprint: bytes | None = None
+        self._froze_collector = False
         self.path = Path(path).resolve() if path is not None else None
         if self.path is None:
             self.files_dir = Path(tempfile.mkdtemp(prefix="vilvik-emulator-files-"))
@@ -395,7 +402,10 @@ class Store:
         private_directory(self.path.parent)
         self._acquire_process_lock()
         self._remove_stale_temporaries()
-        with _collector_paused():
+        # Only a large database is worth freezing (a frozen object's cycles are never
+        # collected: a test suite opening many small databases would keep their garbage).
+        self._froze_collector = self.path.exists() and self.path.stat().st_size >= FREEZE_MIN_BYTES
+        with _collector_paused(self._froze_collector):
             self._storage.data = self._load_file()
             self._forget_indexes()
             interrupted_checkpoint = self.rotated_journal_path.exists()
@@ -741,6 +751,8 @@ class Store:
             fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
             self._lock_handle.close()
             self.lock_path.unlink(missing_ok=True)
+        if self._froze_collector:
+            gc.unfreeze()
 
     # ------------------------------------------------------------------ documents
 
