@@ -9,6 +9,7 @@ In-process transports, which send foreign Host names on purpose, are not affecte
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -177,25 +178,33 @@ class _AttackerSite:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def chromium():
+def in_chromium(action):
+    """``action(browser)`` in a headless Chromium where ``rebind.test`` resolves to 127.0.0.1,
+    as an attacker's name does after DNS rebinding.
+
+    It runs on a thread of its own: Playwright's sync API refuses to start where another
+    Playwright (the dashboard tests' session browser, in the same worker) runs its loop.
+    """
     problem = chromium_problem()
     if problem:
         pytest.fail(problem, pytrace=False)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        # rebind.test resolves to 127.0.0.1, as an attacker's name does after DNS rebinding.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    def run():
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True,
+                args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"])
+            try:
+                return action(browser)
+            finally:
+                browser.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
 
 
-def test_a_page_on_another_origin_cannot_reset_the_emulator(chromium, vilvik_emulator_server, vilvik_emulator,
-                                                           marker_account):
+def test_a_page_on_another_origin_cannot_reset_the_emulator(vilvik_emulator_server, vilvik_emulator, marker_account):
     target = f"{vilvik_emulator_server.url}/_emulator/reset"
     # The three requests a page can send without a preflight: no body, a text body, a form.
     site = _AttackerSite(f"""
@@ -205,26 +214,28 @@ def test_a_page_on_another_origin_cannot_reset_the_emulator(chromium, vilvik_emu
             fetch('{target}', {{method: 'POST', mode: 'no-cors', body: new URLSearchParams({{a: 'b'}})}}),
         ]).then(() => {{ document.getElementById('done').textContent = 'yes'; }});
     """)
-    context = chromium.new_context()
-    try:
-        page = context.new_page()
+
+    def attack(browser) -> None:
+        page = browser.new_page()
         page.goto(site.url)
         page.wait_for_function("document.getElementById('done').textContent === 'yes'", timeout=15_000)
+
+    try:
+        in_chromium(attack)
     finally:
-        context.close()
         site.close()
     assert marker_account in account_ids(vilvik_emulator)
 
 
-def test_a_rebound_name_gets_nothing_from_the_emulator(chromium, vilvik_emulator_server, vilvik_emulator):
-    context = chromium.new_context()
-    try:
-        page = context.new_page()
+def test_a_rebound_name_gets_nothing_from_the_emulator(vilvik_emulator_server, vilvik_emulator):
+    def visit(browser) -> tuple[int | None, str]:
+        page = browser.new_page()
         response = page.goto(f"http://rebind.test:{vilvik_emulator_server.port}/_emulator/snapshot")
-        assert response is not None and response.status == 403
-        assert "forbidden_host" in page.content() and "acct_default" not in page.content()
-    finally:
-        context.close()
+        return (response.status if response else None), page.content()
+
+    status, content = in_chromium(visit)
+    assert status == 403
+    assert "forbidden_host" in content and "acct_default" not in content
 
 
 def test_serve_answers_to_the_names_it_is_told_about():

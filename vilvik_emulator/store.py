@@ -304,17 +304,21 @@ class _Reaper:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            items = [self._queue.get()]
             time.sleep(self.DELAY)
-            if isinstance(item, Path):
-                shutil.rmtree(item, ignore_errors=True)
-                continue
-            pop = item.popitem if isinstance(item, dict) else item.pop
-            while item:
-                for _ in range(min(self.BATCH, len(item))):
-                    pop()
-                time.sleep(0)  # let a request in between two batches
-            del item, pop
+            with contextlib.suppress(queue.Empty):
+                while True:  # one delay for everything that arrived meanwhile, not one per item
+                    items.append(self._queue.get_nowait())
+            while items:
+                item = items.pop()
+                if isinstance(item, Path):
+                    shutil.rmtree(item, ignore_errors=True)
+                    continue
+                pop = item.popitem if isinstance(item, dict) else item.pop
+                while item:
+                    for _ in range(min(self.BATCH, len(item))):
+                        pop()
+                    time.sleep(0)  # let a request in between two batches
 
 
 _reaper = _Reaper()
