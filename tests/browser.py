@@ -78,11 +78,11 @@ class Receiver:
     """An HTTP server on 127.0.0.1 that answers 200 to every POST and keeps what it got."""
 
     def __init__(self) -> None:
-        self.received: "queue.Queue[Received]" = queue.Queue()
+        self.received: queue.Queue[Received] = queue.Queue()
         received = self.received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 received.put(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                       self.rfile.read(length)))
@@ -103,7 +103,7 @@ class Receiver:
     def next(self, timeout: float = 30) -> Received:
         return self.received.get(timeout=timeout)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.thread.start()
         return self
 

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from helpers import Api
 from openapi_check import OpenApiChecker
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright per worker process: its sync API keeps an event loop on the thread, so a second
+    ``sync_playwright()`` in the same process (another test module) would refuse to start."""
+    from browser import chromium_problem
+
+    problem = chromium_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")

@@ -97,13 +97,24 @@ def submission_ids(api: Api) -> list[str]:
 
 
 def assert_validation_failed(response: requests.Response, field: str) -> dict:
-    """A 422 ``validation_failed`` naming ``field`` among its details; returns the error."""
+    """A 422 ``validation_failed`` naming ``field`` (or a dotted path inside it) among its details."""
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "validation_failed", error
-    assert field in [detail["field"] for detail in error["details"]], error
+    named = [detail["field"] for detail in error["details"]]
+    assert any(name == field or name.startswith(f"{field}.") for name in named), error
     return error
 
 
 def balance(control, account: str = "acct_default") -> float:
     return control.request("GET", f"accounts/{account}")["credits"]
+
+
+def run_coroutine(coroutine):
+    """``asyncio.run`` on a thread of its own: a session-scoped browser (Playwright's sync API) keeps an
+    event loop running on the test thread, where ``asyncio.run`` refuses to start another."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -69,7 +69,7 @@ class OpenApiChecker:
         self.templates = sorted(templates, key=lambda template: template.variables)
 
     @classmethod
-    def from_server(cls, url: str) -> "OpenApiChecker":
+    def from_server(cls, url: str) -> OpenApiChecker:
         response = requests.get(f"{url.rstrip('/')}/api/v1/openapi.json", timeout=30)
         response.raise_for_status()
         return cls(response.json())

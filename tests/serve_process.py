@@ -27,7 +27,7 @@ class ServeProcess:
         self.url = self.key = None
         self._banner = threading.Event()
 
-    def start(self, timeout: float = 30) -> "ServeProcess":
+    def start(self, timeout: float = 30) -> ServeProcess:
         self.process = subprocess.Popen([sys.executable, "-m", "vilvik_emulator", "serve", *self.args],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         env=self.env, cwd=self.cwd)

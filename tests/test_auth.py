@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from helpers import EXAMPLE, IMPORT_BODY, SPHERE, Api, error_code
 
 pytestmark = pytest.mark.vilvik_mode("manual")
@@ -54,6 +53,7 @@ ENDPOINTS = [
     Endpoint("GET", "submissions/", ("submissions:read",), 200),
     Endpoint("POST", "submissions/", ("submissions:write",), 202, EXAMPLE),
     Endpoint("GET", "submissions/{submission}", ("submissions:read",), 200),
+    Endpoint("PATCH", "submissions/{submission}", ("submissions:write",), 200, {"name": "renamed"}),
     Endpoint("DELETE", "submissions/{submission}", ("submissions:write",), 204),
     Endpoint("POST", "submissions/{submission}/reexecute", ("submissions:write",), 202),
     Endpoint("GET", "results/", ("results:read",), 200),

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import requests
-
 from helpers import EXAMPLE
 from serve_process import ServeProcess
 

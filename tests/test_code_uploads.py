@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import vilvik
-
 from helpers import SPHERE, assert_validation_failed, error_code, submission_ids
 
 #: non-ASCII on purpose: the size is counted in UTF-8 bytes, not characters
@@ -247,7 +246,8 @@ def test_an_upload_without_its_entry_is_422(api):
 
     response = api.post("submissions/", json={**SMALL, "fitness_func_id": code_id})
 
-    assert_validation_failed(response, "fitness_func_entry")
+    error = assert_validation_failed(response, "fitness_func_id")  # the field that was sent is the one named
+    assert "fitness_func_entry" in error["message"]
     assert submission_ids(api) == []
 
 

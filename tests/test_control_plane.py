@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from helpers import EXAMPLE, NEVER_RETURNS, alive, error_code
+
 from vilvik_emulator.testing import ControlError
 
 

@@ -13,7 +13,6 @@ import json
 import re
 
 import pytest
-
 from helpers import EXAMPLE, submission_ids
 
 pytestmark = pytest.mark.vilvik_mode("manual")
@@ -190,8 +189,8 @@ def test_unknown_path_is_a_json_404(api, method, path):
     ("PUT", "submissions/", {"GET", "POST"}),
     ("DELETE", "submissions", {"GET", "POST"}),
     ("PATCH", "submissions/", {"GET", "POST"}),
-    ("PUT", f"submissions/{MISSING_ID}", {"GET", "DELETE"}),
-    ("POST", f"submissions/{MISSING_ID}/", {"GET", "DELETE"}),
+    ("PUT", f"submissions/{MISSING_ID}", {"GET", "PATCH", "DELETE"}),
+    ("POST", f"submissions/{MISSING_ID}/", {"GET", "PATCH", "DELETE"}),
     ("GET", f"submissions/{MISSING_ID}/reexecute", {"POST"}),
     ("PATCH", "results", {"GET"}),
     ("POST", "results/", {"GET"}),

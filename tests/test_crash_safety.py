@@ -10,7 +10,6 @@ import json
 import threading
 
 import requests
-
 from helpers import EXAMPLE
 from serve_process import ServeProcess
 

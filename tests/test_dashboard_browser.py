@@ -25,14 +25,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-
-from browser import (LAPTOP, NARROW, RUN_TIMEOUT_MS, Receiver, chromium_problem, form_posting_page, launch,
-                     no_horizontal_overflow, overflowing_elements)
+from browser import (
+    LAPTOP,
+    NARROW,
+    RUN_TIMEOUT_MS,
+    Receiver,
+    form_posting_page,
+    launch,
+    no_horizontal_overflow,
+    overflowing_elements,
+)
 from helpers import NEVER_RETURNS, SPHERE
 
 try:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError as missing:  # pragma: no cover - the test extras install it
     raise ImportError("the dashboard's browser tests need the playwright package: pip install -e '.[test]'") \
         from missing
@@ -49,19 +56,15 @@ def fitness_func(ga_instance, solution, solution_idx):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    problem = chromium_problem()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    with sync_playwright() as playwright:
-        try:
-            chromium = launch(playwright)
-        except PlaywrightError as error:
-            pytest.fail(f"Chromium did not start: {error}", pytrace=False)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(playwright):
+    try:
+        chromium = launch(playwright)
+    except PlaywrightError as error:
+        pytest.fail(f"Chromium did not start: {error}", pytrace=False)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 @pytest.fixture
@@ -475,7 +478,7 @@ def test_approve_a_device_login_in_the_browser(page, api, control, monkeypatch, 
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # never the real credentials file
     control.configure(device_poll_interval=0.2)
-    printed: "queue.Queue[str]" = queue.Queue()
+    printed: queue.Queue[str] = queue.Queue()
     login_module = importlib.import_module("vilvik.login")
     monkeypatch.setattr(login_module, "print", lambda *args, **kwargs: printed.put(" ".join(map(str, args))),
                         raising=False)
@@ -547,7 +550,7 @@ def test_an_empty_dashboard_says_what_to_do_next(page, control, vilvik_emulator_
     # The snippet works as printed once a key replaces the placeholder.
     printed: list = []
     source = snippet.replace("<a key from Accounts & keys>", control.api_key)
-    exec(compile(source, "dashboard-snippet", "exec"), {"print": printed.append})  # noqa: S102 - our own page
+    exec(compile(source, "dashboard-snippet", "exec"), {"print": printed.append})
     assert len(printed) == 1 and printed[0] <= 0
 
     page.goto("/webhooks")

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import requests
 import vilvik
-
 from helpers import Api, error_code
+
 from vilvik_emulator.testing import ControlError, EmulatorControl
 
 USER_CODE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
@@ -123,7 +123,7 @@ class Approver(threading.Thread):
         except BaseException as error:  # reported by the test
             self.error = error
 
-    def result(self) -> "Approver":
+    def result(self) -> Approver:
         self.join(60)
         assert not self.is_alive()
         if self.error is not None:
@@ -321,7 +321,8 @@ def test_pending_then_approved_yields_the_key_once(api, unpaced):
     granted = poll(api, begun["device_code"])
 
     assert granted.status_code == 200, granted.text
-    assert set(granted.json()) == {"api_key"}
+    assert set(granted.json()) == {"api_key", "scopes"}  # the SDK's own login test sends the key's scopes
+    assert set(granted.json()["scopes"]) == ALL_SCOPES
     assert_key_works(unpaced, granted.json()["api_key"])
     assert_rfc_error(poll(api, begun["device_code"]), "invalid_grant")  # a code yields its key once
     assert unpaced.device_logins() == []

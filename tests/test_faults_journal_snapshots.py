@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 import vilvik
-
 from helpers import EXAMPLE, error_code
+
 from vilvik_emulator.testing import ControlError
 
 pytestmark = pytest.mark.vilvik_mode("manual")

@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-
+import requests
 from helpers import SPHERE, Api
+
 from vilvik_emulator.runner.processes import descendants
 
 TINY = {"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 3, "num_generations": 3,
@@ -262,9 +263,15 @@ def assert_server_kept_answering(run: Run) -> None:
 
 
 def log_of(api: Api, detail: dict) -> bytes:
-    assert detail["result_id"], "every run a worker executed has a result"
-    response = api.get(f"results/{detail['result_id']}/files/log.txt")
-    assert response.status_code == 200
+    """A run's captured output: its result's log.txt, or (a run that did not succeed has no result,
+    contract §7) the log the control plane keeps for it."""
+    if detail["status"] == "succeeded":
+        response = api.get(f"results/{detail['result_id']}/files/log.txt")
+    else:
+        assert detail["result_id"] is None, "a run that did not succeed has no result"
+        response = requests.get(f"{api.base_url.removesuffix('/api/v1')}/_emulator/submissions/{detail['id']}/log",
+                                timeout=30)
+    assert response.status_code == 200, response.text
     return response.content
 
 

@@ -14,9 +14,8 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 import helpers
+import pytest
 from helpers import EXAMPLE, Api, error_code
 
 pytestmark = pytest.mark.vilvik_mode("manual")

@@ -8,7 +8,6 @@ credentials file, to show the user's credentials are never read or written.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
@@ -27,7 +26,7 @@ import requests
 import requests.adapters
 import vilvik
 import vilvik.__main__
-from helpers import SPHERE
+from helpers import SPHERE, run_coroutine
 
 from vilvik_emulator import mock_vilvik
 from vilvik_emulator.intercept import transports
@@ -185,7 +184,7 @@ def test_httpx_sync_and_async_clients_are_intercepted():
                              json={"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 2})
         assert created.status_code == 202
         assert created.json()["status_url"].startswith("https://vilvik.com/api/v1/submissions/")
-        assert [row["id"] for row in asyncio.run(listing(control.api_key))] == [created.json()["id"]]
+        assert [row["id"] for row in run_coroutine(listing(control.api_key))] == [created.json()["id"]]
 
         control.add_fault(path="/api/v1/health", action="drop")
         with pytest.raises(httpx.RemoteProtocolError):
@@ -370,7 +369,7 @@ def test_a_decorated_function_and_coroutine_run_inside_the_mock():
     assert key.startswith("vlk_test_") and items == []
     assert "VILVIK_API_KEY" not in os.environ
     assert inspect.iscoroutinefunction(decorated_coroutine)
-    assert asyncio.run(decorated_coroutine()) == "succeeded"
+    assert run_coroutine(decorated_coroutine()) == "succeeded"
     assert transports.active_routes() == []
 
 

@@ -7,14 +7,13 @@ error at once, never a request to the internet.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import httpx
 import pytest
 import requests
 import vilvik
-from helpers import SPHERE
+from helpers import SPHERE, run_coroutine
 
 from vilvik_emulator import mock_vilvik
 from vilvik_emulator.config import Settings
@@ -87,7 +86,7 @@ def test_httpx_is_forwarded_too(vilvik_emulator):
                              json={"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 2})
         assert created.status_code == 202
         assert created.json()["status_url"].startswith("https://beta.vilvik.com/api/v1/submissions/")
-        assert asyncio.run(health())["status"] == "ok"
+        assert run_coroutine(health())["status"] == "ok"
     assert len(vilvik_emulator.requests()) == 2
 
 

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from helpers import EXAMPLE, IMPORT_BODY, SPHERE, Api
+from openapi_check import OpenApiChecker
 from openapi_spec_validator import validate
 from requests.structures import CaseInsensitiveDict
 
-from helpers import EXAMPLE, SPHERE, Api
-from openapi_check import OpenApiChecker
 from vilvik_emulator.api.openapi import build_document
 
 pytestmark = pytest.mark.vilvik_mode("manual")
@@ -199,7 +199,7 @@ def test_every_operation_documents_its_error_responses_and_headers(document):
 def test_list_filters_of_the_contract_are_documented(document):
     def names(path: str) -> set[str]:
         parameters = document["components"]["parameters"]
-        return {parameters[item["$ref"].rsplit("/", 1)[1]]["name"]
+        return {parameters[item["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in item else item["name"]
                 for item in document["paths"][path]["get"]["parameters"]}
 
     paging = {"page_size", "limit", "cursor"}
@@ -218,12 +218,14 @@ def test_schemas_pin_the_formats_of_the_contract(document):
     resource_id = re.compile(schemas["ResourceId"]["pattern"])
     assert resource_id.match("abcDEF123456") and not resource_id.match("abc_EF123456")
     fitness = re.compile(schemas["FitnessText"]["pattern"])
-    assert schemas["FitnessText"]["type"] == ["string", "null"]
+    assert schemas["FitnessText"]["type"] == "string"
+    assert {"$ref": "#/components/schemas/FitnessText"} in \
+        schemas["ResultRow"]["properties"]["best_solution_fitness"]["anyOf"]  # null before a fitness is known
     for text in ("4.812", "-0.5", "1e-05", "-inf", "nan", "[1.5, -0.2]", "3"):
         assert fitness.match(text), text
     assert not fitness.match("None") and not fitness.match("4.8 points")
-    for name in ("SubmissionDetail", "SubmissionRow", "ResultRow", "Error", "Key"):
-        assert "additionalProperties" not in json.dumps(schemas[name]), name
+    for name in ("SubmissionDetail", "SubmissionRow", "ResultRow", "Error", "Key"):  # responses stay open (§1)
+        assert '"additionalProperties": false' not in json.dumps(schemas[name]), name
 
 
 # ---------------------------------------------------------------------- the checker accepts what the server says
@@ -251,6 +253,7 @@ def test_checker_accepts_a_real_success_of_every_operation(document, checked_api
     assert page.status_code == 200 and page.json()["next"], page.text
     assert api.get(page.json()["next"]).status_code == 200
     assert api.get(f"submissions/{submission_id}").status_code == 200
+    assert api.patch(f"submissions/{submission_id}", json={"name": "renamed run"}).status_code == 200
     assert api.get("results", params={"submission_id": submission_id, "is_shared": "false"}).status_code == 200
     assert api.get(f"results/{result_id}/").status_code == 200
     assert api.patch(f"results/{result_id}", json={"name": "renamed", "is_shared": True}).status_code == 200
@@ -280,6 +283,11 @@ def test_checker_accepts_a_real_success_of_every_operation(document, checked_api
     assert control.get(f"submissions/{queued}/wait", params={"status": "queued", "timeout": 0}).status_code == 200
     assert control.post(f"submissions/{queued}/advance", json={"to": "running"}).status_code == 200
     assert control.post(f"submissions/{queued}/cancel").status_code == 200
+    assert control.get(f"submissions/{queued}/log").status_code == 404  # it never ran: no output
+    failed = api.create(fitness_func=FAILS_AT_ONCE)["id"]
+    assert control.post(f"submissions/{failed}/advance", json={"to": "run"}).status_code == 200
+    assert control.get(f"submissions/{failed}/wait", params={"timeout": 60}).json()["status"] == "failed"
+    assert control.get(f"submissions/{failed}/log").status_code == 200
     assert control.get("accounts/acct_default/ledger").status_code == 200
     assert control.get("config").status_code == 200
     assert control.patch("config", json={"limits": {"runtime_seconds": 30}, "cpu_rate": 0.02}).status_code == 200
@@ -335,7 +343,8 @@ def test_checker_accepts_real_error_responses(checked_api, checked_control, reco
     submission_id, result_id = finished_run(api, control)
     reader = control.post("keys", json={"scopes": ["results:read"]}).json()["key"]
     cases = [
-        (api.get("submissions", params={"ordering": "size"}), 400),
+        (api.get("submissions", params={"status": "done"}), 400),
+        (api.get("submissions", params={"cursor": "not-a-cursor"}), 404),
         (api.get("results", params={"min_fitness": "high"}), 400),
         (api.post("submissions", data=b"{not json", headers={"Content-Type": "application/json"}), 400),
         (api.post("submissions", json=EXAMPLE, headers={"Idempotency-Key": "x" * 256}), 400),
@@ -380,16 +389,16 @@ def test_checker_accepts_real_error_responses(checked_api, checked_control, reco
 
 
 @pytest.mark.slow
-def test_checker_accepts_the_result_of_a_failed_run_and_the_conflict_of_continuing_it(checked_api, checked_control):
+def test_checker_accepts_a_failed_run_its_log_and_the_conflict_of_a_continue(checked_api, checked_control):
     submission_id = checked_api.create(fitness_func=FAILS_AT_ONCE)["id"]
     assert checked_control.post(f"submissions/{submission_id}/advance", json={"to": "run"}).status_code == 200
     failed = checked_control.get(f"submissions/{submission_id}/wait", params={"timeout": 60})
     assert failed.json()["status"] == "failed" and failed.json()["error"]["code"] == "fitness_error"
-    result_id = failed.json()["result_id"]
-    assert result_id, "a run that executed has a result with its log"
-    assert checked_api.get(f"results/{result_id}").status_code == 200
-    assert checked_api.get(f"results/{result_id}/files/log.txt").status_code == 200
-    conflict = checked_api.post(f"results/{result_id}/continue", json={})
+    assert failed.json()["result_id"] is None, "a run that did not succeed has no result (contract §7)"
+    assert checked_control.get(f"submissions/{submission_id}/log").status_code == 200
+    imported = checked_api.post("imports/", json={**IMPORT_BODY, "result": {
+        name: value for name, value in IMPORT_BODY["result"].items() if name != "population"}})
+    conflict = checked_api.post(f"results/{imported.json()['result_id']}/continue", json={})
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"
     assert "Retry-After" not in conflict.headers
 

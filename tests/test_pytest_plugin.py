@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import requests
 import vilvik
-
 from helpers import SPHERE
 
 pytest_plugins = ["pytester"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 import vilvik
-
 from helpers import error_code
+
 from vilvik_emulator.testing import ControlError
 
 LIMIT = {"requests": 3, "window_seconds": 60}
@@ -184,5 +184,5 @@ def test_an_invalid_limit_is_refused(control, value):
         control.configure(rate_limit=value)
 
     assert raised.value.status == 422
-    assert "rate_limit" in [detail["field"] for detail in raised.value.payload["error"]["details"]]
+    assert any(detail["field"].split(".")[0] == "rate_limit" for detail in raised.value.payload["error"]["details"])
     assert control.config()["rate_limit"] is None

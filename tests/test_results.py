@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from helpers import assert_validation_failed, error_code
+from helpers import IMPORT_BODY, assert_validation_failed, error_code
 
 ID = re.compile(r"^[A-Za-z0-9]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -95,7 +94,7 @@ def test_list_row_shape_and_fitness_semantics(api, control):
 def test_detail_adds_history_parameters_usage_and_files(api, control):
     submission, row, detail = run(api, control)
 
-    assert DETAIL_FIELDS <= set(detail), DETAIL_FIELDS - set(detail)
+    assert set(detail) >= DETAIL_FIELDS, DETAIL_FIELDS - set(detail)
     assert {name: detail[name] for name in ROW_FIELDS} == row
     assert 0 <= detail["best_solution_idx"] < POPULATION
     assert len(detail["last_generation_fitness"]) == POPULATION
@@ -109,7 +108,7 @@ def test_detail_adds_history_parameters_usage_and_files(api, control):
     assert detail["usage"] == submission["usage"]
     assert detail["parent_result_id"] is None
     names = [entry["name"] for entry in detail["files"]]
-    assert REQUIRED_FILES <= set(names)
+    assert set(names) >= REQUIRED_FILES
     for entry in detail["files"]:
         assert set(entry) >= {"name", "content_type", "size", "url"}
         assert entry["url"] == f"{api.base_url}/results/{detail['id']}/files/{entry['name']}"
@@ -257,16 +256,27 @@ def test_continue_branches_from_the_final_population(api, control):
     assert child_json["initial_population"] == parent_population
 
 
-def test_continue_of_a_failed_run_is_409(api, control):
+def test_a_failed_run_has_no_result(api, control):
+    """One result per run, and only a run that succeeded has one (contract §7): nothing to continue."""
     created = api.create(**SMALL, fitness_func=RAISES)
-    assert control.wait(created["id"])["status"] == "failed"
-    row = only_result(api, created["id"])
+    detail = control.wait(created["id"])
+    assert detail["status"] == "failed" and detail["result_id"] is None
 
-    response = api.post(f"results/{row['id']}/continue", json={})
+    assert api.get("results/", params={"submission_id": created["id"]}).json()["results"] == []
+    assert api.get("results/").json()["results"] == []
+
+
+def test_continue_of_a_result_without_a_final_population_is_409(api):
+    """An import sent without its population (the SDK's include_population=False) cannot be continued."""
+    created = api.post("imports/", json={key: value for key, value in IMPORT_BODY.items()}
+                       | {"result": {k: v for k, v in IMPORT_BODY["result"].items() if k != "population"}})
+    assert created.status_code == 201, created.text
+
+    response = api.post(f"results/{created.json()['result_id']}/continue", json={})
 
     assert response.status_code == 409, response.text
-    assert error_code(response) == "conflict"
-    assert [item["id"] for item in api.get("submissions/").json()["results"]] == [created["id"]]
+    assert error_code(response) == "conflict" and "population" in response.json()["error"]["message"]
+    assert [item["id"] for item in api.get("submissions/").json()["results"]] == [created.json()["id"]]
 
 
 @pytest.mark.vilvik_mode("manual")

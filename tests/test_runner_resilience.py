@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from test_runner_containment import (
@@ -45,7 +46,7 @@ def template_pid(harness) -> int:
 def kill_and_wait(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + DEADLINE
-    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z":
+    while os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":
         assert time.monotonic() < deadline
         time.sleep(0.01)
 

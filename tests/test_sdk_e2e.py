@@ -9,7 +9,6 @@ from __future__ import annotations
 import pygad
 import pytest
 import vilvik
-
 from helpers import SPHERE
 
 FAST = 0.05  # the SDK polls every 3 s by default; the emulator answers at once
@@ -160,10 +159,12 @@ def test_validation_error_for_422(vilvik_client):
     assert raised.value.payload["error"]["details"][0]["field"] == "num_genes"
 
 
-def test_validation_error_for_400(vilvik_client):
-    with pytest.raises(vilvik.ValidationError) as raised:
-        vilvik_client.submissions.list(limit=1000)
-    assert raised.value.status_code == 400 and raised.value.code == "invalid_parameter"
+def test_a_page_size_above_100_is_clamped_and_an_unknown_cursor_is_not_found(vilvik_client):
+    """DRF's edges, as the SDK meets them (contract §4): no error for a size, 404 for a cursor."""
+    assert len(vilvik_client.submissions.list(limit=1000).items) == 0
+    with pytest.raises(vilvik.NotFoundError) as raised:
+        vilvik_client.submissions.list(cursor="not-a-cursor")
+    assert raised.value.status_code == 404 and raised.value.message == "Invalid cursor"
 
 
 def test_validation_error_for_code_without_a_definition(vilvik_client):

@@ -23,6 +23,9 @@ from serve_process import ServeProcess
 
 from vilvik_emulator.config import Settings
 from vilvik_emulator.emulator import Emulator
+from vilvik_emulator.schemas import parse_body
+from vilvik_emulator.schemas.control import CannedResult, FaultCreate
+from vilvik_emulator.schemas.submissions import SubmissionCreate
 from vilvik_emulator.server import EmulatorServer
 
 
@@ -123,8 +126,10 @@ def test_fifty_long_waits_do_not_starve_other_requests(vilvik_emulator_server, v
 
 def test_the_thread_pool_stops_growing_at_its_maximum(own_server):
     server = own_server(max_threads=3)
-    created = server.emulator.submissions.create(server.emulator.accounts.get_account("acct_default"), EXAMPLE)
-    wait_url = f"{server.url}/_emulator/submissions/{created['id']}/wait"
+    emulator = server.emulator
+    body = parse_body(SubmissionCreate, EXAMPLE, drop_tags=1)
+    created = emulator.runs.create(emulator.accounts.get_account("acct_default"), body)
+    wait_url = f"{server.url}/_emulator/submissions/{created.id}/wait"
     with ThreadPoolExecutor(5) as pool:
         waits = [pool.submit(requests.get, wait_url, params={"status": "succeeded", "timeout": 60}, timeout=90)
                  for _ in range(5)]
@@ -132,9 +137,8 @@ def test_the_thread_pool_stops_growing_at_its_maximum(own_server):
         wait_until(lambda: server.stats()["connections"] == 5, what="five connections open")
         assert server.stats()["threads"] == 3
         # Every thread is taken, so the job is finished in process, not over HTTP.
-        emulator = server.emulator
-        emulator.submissions.advance(emulator.store.get("submissions", created["id"]), "succeeded",
-                                     result={"best_solution_fitness": 2.0})
+        emulator.runs.advance(emulator.submissions.find(created.id), "succeeded",
+                              result=CannedResult(best_solution_fitness=2.0))
         # The two that queued behind the full pool are served once threads free up.
         assert [future.result().status_code for future in waits] == [200] * 5
     assert server.stats()["threads"] == 3
@@ -264,7 +268,7 @@ def test_log_requests_prints_one_line_per_request():
 
 def test_stopping_lets_a_request_in_flight_finish_and_refuses_new_ones(own_server):
     server = own_server()
-    server.emulator.faults.add({"method": "GET", "path": "/api/v1/health", "delay_ms": 500})
+    server.emulator.faults.add(FaultCreate(method="GET", path="/api/v1/health", delay_ms=500))
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(requests.get, f"{server.api_url}/health", timeout=30)
         wait_until(lambda: server.stats()["busy_threads"] >= 1, what="the slow request in progress")

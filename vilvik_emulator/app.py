@@ -8,18 +8,20 @@ import logging
 import time
 
 from flask import Flask, Response, g, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from .api import blueprint as api_blueprint
 from .api.common import reply
 from .clock import format_ts
-from .core.journal import body_for_journal
 from .config import Settings
 from .control import blueprint as control_blueprint
+from .core.journal import body_for_journal
 from .emulator import Emulator
-from .web import blueprint as web_blueprint, render_error
 from .errors import ApiError
 from .ids import request_id
+from .web import blueprint as web_blueprint
+from .web import render_error
 
 log = logging.getLogger("vilvik_emulator")
 API_PREFIX = "/api/v1/"
@@ -34,7 +36,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
     if emulator is None:
         emulator = Emulator(settings or Settings(db_path=None)).start()
     app = Flask("vilvik_emulator", static_folder=None)  # the dashboard serves its own /static
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has it
     app.url_map.strict_slashes = False
     app.extensions["vilvik_emulator"] = emulator
     app.secret_key = emulator.session_secret
@@ -82,7 +84,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             _journal(response)
         return response
 
-    def _journal(response) -> None:
+    def _journal(response: Response) -> None:
         error_code = None
         if response.status_code >= 400 and response.mimetype == "application/json":
             with contextlib.suppress(ValueError, AttributeError, TypeError):
@@ -98,7 +100,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             "status": None if g.get("dropped") else response.status_code,
             "error_code": error_code,
             "request_id": g.get("request_id"),
-            "account": account["id"] if account else None,
+            "account": account.id if account else None,
             "idempotency_key": request.headers.get("Idempotency-Key"),
             "replayed": response.headers.get("Idempotent-Replayed") == "true",
             "fault": g.get("fault"),
@@ -110,13 +112,13 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
         return not request.path.startswith(("/api/", "/_emulator"))
 
     @app.errorhandler(ApiError)
-    def api_error(error: ApiError):
+    def api_error(error: ApiError) -> ResponseReturnValue:
         if is_dashboard():
             return render_error(error.status, error.message)
         return reply(error.body(g.get("request_id", "")), error.status, error.headers)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         if is_dashboard():
             return render_error(error.code or 500, error.description or error.name)
         if isinstance(error, MethodNotAllowed):
@@ -130,12 +132,12 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
             translated = ApiError("payload_too_large", f"the body is larger than the limit of "
                                                        f"{request.max_content_length} bytes")
         else:
-            translated = ApiError("internal_error" if error.code >= 500 else "invalid_parameter",
+            translated = ApiError("internal_error" if (error.code or 500) >= 500 else "invalid_parameter",
                                   error.description or error.name, status=error.code)
         return api_error(translated)
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):
+    def unexpected(error: Exception) -> ResponseReturnValue:
         log.exception("unhandled error in %s %s", request.method, request.path)
         if is_dashboard():
             return render_error(500, f"The emulator hit an internal error (request id {g.get('request_id', '')}); "

@@ -21,11 +21,17 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import DEFAULT_DB_PATH, RUN_MODES, Limits, Settings, from_environment
+from .errors import ApiError
 from .store import StoreError
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+    from .server import EmulatorServer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -83,9 +89,9 @@ def build_settings(args: argparse.Namespace, environ: dict[str, str] | None = No
     return Settings(limits=limits, **values)
 
 
-def banner(server, settings: Settings, elapsed: float) -> str:
+def banner(server: EmulatorServer, settings: Settings, elapsed: float) -> str:
     key = server.emulator.default_api_key
-    database = "in memory (--memory)" if settings.in_memory else str(Path(settings.db_path).resolve())
+    database = "in memory (--memory)" if settings.db_path is None else str(Path(settings.db_path).resolve())
     admin = f"\n  admin token:   {settings.admin_token}" if settings.admin_token else ""
     return f"""vilvik-emulator {__version__} ready in {elapsed:.2f} s (mode: {settings.mode})
 
@@ -153,12 +159,12 @@ def serve(args: argparse.Namespace) -> int:
     _raise_descriptor_limit()
     try:
         if seed is not None:
-            emulator.import_snapshot(seed)
+            OfflineControl(emulator).import_snapshot(seed)
         server = EmulatorServer(emulator, settings.host, settings.port, log_requests=args.log_requests,
                                 allowed_hosts=allowed_hosts(args))
-    except ValueError as error:
+    except (ValueError, ApiError) as error:
         emulator.close()
-        return _fail(f"--seed-data {args.seed_data} is not a snapshot: {error}")
+        return _fail(f"--seed-data {args.seed_data} is not a snapshot: {getattr(error, 'message', error)}")
     except OSError as error:
         emulator.close()
         address = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -166,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
     emulator.store.annotate_lock({"url": server.url})
     emulator.start()
 
-    def stop(signum, frame) -> None:  # noqa: ARG001
+    def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
@@ -187,25 +193,40 @@ def serve(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- keys, reset, export, import
 
 class OfflineControl:
-    """The few control-plane calls the CLI needs, made directly on a database file."""
+    """The control-plane calls the CLI needs, made on a database file with the same bodies and services.
 
-    def __init__(self, emulator) -> None:
+    Every call validates its body with the control plane's schema and calls the same
+    service method its route calls, so a key made offline is checked exactly as one
+    made over HTTP (``keys create --scopes bogus:scope`` is refused both ways).
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
 
     def create_key(self, account: str | None = None, *, scopes: list[str] | None = None, name: str | None = None,
                    expires_at: str | None = None) -> dict:
-        from .clock import parse_ts
+        from .core import render
+        from .schemas import parse_body
+        from .schemas.accounts import KeyCreate
 
-        return self.emulator.accounts.create_key(account or "acct_default", name=name, scopes=scopes,
-                                                 expires_at=parse_ts(expires_at) if expires_at else None)
+        body = {name_: value for name_, value in (("account", account), ("scopes", scopes), ("name", name),
+                                                  ("expires_at", expires_at)) if value is not None}
+        accounts = self.emulator.accounts
+        record, secret = accounts.create_key(parse_body(KeyCreate, body))
+        return render.key_with_secret(record, accounts.key_status(record), secret)
 
     def keys(self, account: str | None = None) -> list[dict]:
+        from .core import render
+
         accounts = self.emulator.accounts
-        return [accounts.key_view(record) for record in accounts.list_keys(account)]
+        return [render.key(record, accounts.key_status(record)) for record in accounts.list_keys(account)]
 
     def revoke_key(self, key_id: str) -> dict:
+        from .core import render
+
         accounts = self.emulator.accounts
-        return accounts.key_view(accounts.revoke_key(key_id))
+        record = accounts.revoke_key(key_id)
+        return render.key(record, accounts.key_status(record))
 
     def reset(self, account: str | None = None) -> None:
         self.emulator.reset(account)
@@ -214,7 +235,10 @@ class OfflineControl:
         return self.emulator.export_snapshot()
 
     def import_snapshot(self, snapshot: dict) -> None:
-        self.emulator.import_snapshot(snapshot)
+        from .schemas import parse_body
+        from .schemas.control import SnapshotImport
+
+        self.emulator.import_snapshot(parse_body(SnapshotImport, snapshot))
 
 
 def _target_parser(parser: argparse.ArgumentParser) -> None:
@@ -224,7 +248,7 @@ def _target_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-token", help="the server's admin token, when it does not bind loopback")
 
 
-def _with_target(args: argparse.Namespace, action) -> int:
+def _with_target(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
     """Run ``action(control)`` against a running server or, if none holds the database, the file."""
     from .testing import ControlError, EmulatorControl
 
@@ -260,7 +284,7 @@ def _print(value: Any) -> None:
 
 
 def keys_command(args: argparse.Namespace) -> int:
-    def act(control) -> int:
+    def act(control: Any) -> int:
         if args.keys_command == "create":
             scopes = [scope.strip() for scope in args.scopes.split(",")] if args.scopes else None
             _print(control.create_key(args.account, scopes=scopes, name=args.name, expires_at=args.expires_at))
@@ -278,7 +302,7 @@ def keys_command(args: argparse.Namespace) -> int:
 
 
 def reset_command(args: argparse.Namespace) -> int:
-    def act(control) -> int:
+    def act(control: Any) -> int:
         control.reset(args.account)
         print("reset" + (f" account {args.account}" if args.account else ""))
         return 0
@@ -287,7 +311,7 @@ def reset_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    def act(control) -> int:
+    def act(control: Any) -> int:
         document = json.dumps(control.export_snapshot())
         if args.file == "-":
             print(document)
@@ -305,7 +329,7 @@ def import_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         return _fail(f"cannot read {args.file}: {error}")
 
-    def act(control) -> int:
+    def act(control: Any) -> int:
         control.import_snapshot(snapshot)
         print(f"imported {args.file}")
         return 0

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .errors import field_error
 
 UTC = timezone.utc
+#: the clock's range (see :meth:`Clock.apply`)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def from_timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def format_ts(moment: datetime | None) -> str | None:
@@ -91,6 +101,30 @@ class Clock:
                 self._frozen_at += delta
             else:
                 self._offset += delta
+
+    def apply(self, action: Any) -> None:
+        """A control-plane action (``schemas.control.ClockAction``): freeze, resume, set or advance.
+
+        The clock stays within the years every date path can write and read back
+        (1970 to 9998: four-digit years, with room for expiries); a move past them is a
+        422 and changes nothing.
+        """
+        kind = action.action
+        if kind == "freeze":
+            self.freeze()
+        elif kind == "resume":
+            self.resume()
+        elif kind == "set":
+            self.set(parse_ts(action.to))
+        else:
+            try:
+                target = self.now() + timedelta(seconds=action.seconds)
+            except OverflowError:
+                target = None
+            if target is None or not EARLIEST <= target <= LATEST:
+                raise field_error("seconds", f"would move the clock outside {format_ts(EARLIEST)} .. "
+                                             f"{format_ts(LATEST)}")
+            self.advance(action.seconds)
 
     def reset(self) -> None:
         with self._lock:

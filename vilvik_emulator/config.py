@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RUN_MODES = ("thread", "sync", "manual")
 DEFAULT_DB_PATH = Path(".vilvik-emulator") / "db.json"
@@ -62,7 +64,7 @@ class Settings:
     def in_memory(self) -> bool:
         return self.db_path is None
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
@@ -76,12 +78,12 @@ ENVIRONMENT = {
 }
 
 
-def from_environment(environ: dict[str, str] | None = None) -> dict[str, object]:
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """The settings the ``VILVIK_EMULATOR_*`` variables set (only those present)."""
-    environ = os.environ if environ is None else environ
+    variables: Mapping[str, str] = os.environ if environ is None else environ
     found: dict[str, object] = {}
     for name, variable in ENVIRONMENT.items():
-        value = environ.get(variable)
+        value = variables.get(variable)
         if value is None or value == "":
             continue
         found[name] = int(value) if name == "port" else value

@@ -1,48 +1,40 @@
 """The composition root: one emulator instance with its clock, store, services and runner.
 
 Everything stateful hangs off an :class:`Emulator`; the Flask app, the CLI and the
-pytest plugin each build one and never reach around it.
+pytest plugin each build one and never reach around it. The services own their
+tables; what spans all of them — a reset, a snapshot, the runtime configuration — is
+orchestrated here, by calling each service.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import time
+from typing import Any
 
 from . import __version__
-from .clock import Clock
-from .config import RUN_MODES, Settings
-from .errors import FieldErrors
-from .core.accounts import ACCOUNTS, KEYS, SETTINGS, AccountService
-from .core.code_uploads import CODE_UPLOADS, CodeUploadService
-from .core.credits import LEDGER, CreditService
-from .core.device_login import DEVICE_CODES, DeviceLoginService
+from .clock import Clock, format_ts
+from .config import Settings
+from .core.accounts import AccountService
+from .core.code_uploads import CodeUploadService
+from .core.credits import CreditService
+from .core.device_login import DeviceLoginService
+from .core.drafts import DraftBuilder
 from .core.faults import FaultService
+from .core.idempotency import IdempotencyService
+from .core.imports import ImportService
 from .core.journal import RequestJournal
-from .core.idempotency import TABLE as IDEMPOTENCY, IdempotencyService
-from .core.imports import IMPORTS, ImportService
-from .core.rate_limits import RequestRateLimiter
 from .core.pagination import CursorCodec
-from .core.results import RESULTS, ResultService
-from .core.submissions import SUBMISSIONS, SubmissionService
-from .core.webhooks import DELIVERIES, WEBHOOKS, WebhookService
+from .core.rate_limits import RequestRateLimiter
+from .core.records import RECORD_TYPES, AccountRecord, InstanceSecret
+from .core.results import ResultService
+from .core.runs import RunService
+from .core.submissions import SubmissionService
+from .core.webhooks import WebhookService
+from .errors import FieldErrors, field_error
 from .runner import Runner
+from .schemas.control import ConfigChanges, SnapshotImport
 from .store import Store
-
-LIMIT_RANGES = {"runtime_seconds": (0.1, 86_400), "memory_mb": (64, 1_048_576),
-                "output_bytes": (0, 1 << 30), "max_processes": (1, 100_000)}
-SETTING_RANGES = {"device_poll_interval": (0, 60), "pool_size": (1, 256), "max_body_bytes": (1024, 1 << 30), "default_credits": (0, 1e12),
-                  "cpu_rate": (0, 1e6), "memory_rate": (0, 1e6)}
-
-
-def _number_in(value: object, low: float, high: float) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-            and low <= value <= high)
-
-
-#: tables emptied by a full reset (accounts and keys are pruned, not emptied)
-STATE_TABLES = (SUBMISSIONS, RESULTS, IDEMPOTENCY, LEDGER, CODE_UPLOADS, IMPORTS, DEVICE_CODES, WEBHOOKS, DELIVERIES)
 
 
 class Emulator:
@@ -52,52 +44,48 @@ class Emulator:
         self.version = __version__
         self.clock = Clock()
         self.store = Store(self.settings.db_path, checkpoint_interval=self.settings.checkpoint_interval)
-        self.codec = CursorCodec(self._secret("cursor_secret"))
-        #: signs the dashboard's session cookie (kept, so sessions survive a restart)
-        self.session_secret = self._secret("session_secret")
-        self.accounts = AccountService(self.store, self.clock, default_credits=self.settings.default_credits,
+        self.accounts = AccountService(self.store, self.clock, default_credits=lambda: self.settings.default_credits,
                                        accept_unknown_keys=lambda: self.settings.accept_unknown_keys)
-        self.credits = CreditService(self.store, self.clock,
-                                     lambda: (self.settings.cpu_rate, self.settings.memory_rate))
-        self.idempotency = IdempotencyService(self.store, self.clock)
-        self.submissions = SubmissionService(self.store, self.clock, self.credits, self.codec, self.mode_for)
-        self.results = ResultService(self.store, self.clock, self.codec, self.submissions)
-        self.submissions.results = self.results
-        self.code_uploads = CodeUploadService(self.store, self.clock, self.codec)
-        self.submissions.code_uploads = self.code_uploads
-        self.imports = ImportService(self.store, self.clock, self.submissions)
-        self.rate_limiter = RequestRateLimiter(self.clock)
-        self.device_login = DeviceLoginService(self.store, self.clock, self.accounts, lambda: self.settings)
+        self.codec = CursorCodec(self.accounts.instance_secret("cursor_secret"))
+        #: signs the dashboard's session cookie (kept, so sessions survive a restart)
+        self.session_secret = self.accounts.instance_secret("session_secret")
         #: where the emulator is reachable (set by the HTTP server), for URLs in webhook payloads
         self.public_url = "http://127.0.0.1"
-        self.webhooks = WebhookService(self.store, self.clock, self.codec, self.version, lambda: self.public_url)
-        self.submissions.events = self.webhooks
-        self.runner = Runner(self.submissions, limits=lambda: dataclasses.asdict(self.settings.limits),
+        self.credits = CreditService(self.store, self.clock, self.accounts,
+                                     lambda: (self.settings.cpu_rate, self.settings.memory_rate))
+        self.idempotency = IdempotencyService(self.store, self.clock)
+        self.code_uploads = CodeUploadService(self.store, self.clock, self.codec)
+        self.drafts = DraftBuilder(self.code_uploads)
+        self.submissions = SubmissionService(self.store, self.clock, self.codec)
+        self.results = ResultService(self.store, self.clock, self.codec)
+        self.webhooks = WebhookService(self.store, self.clock, self.codec, self.accounts, self.version,
+                                       lambda: self.public_url)
+        self.runs = RunService(self.store, self.clock, accounts=self.accounts, submissions=self.submissions,
+                               results=self.results, credits=self.credits, webhooks=self.webhooks,
+                               drafts=self.drafts, mode_for=self.mode_for, site_url=lambda: self.public_url)
+        self.imports = ImportService(self.store, self.clock, self.submissions, self.results, self.drafts)
+        self.rate_limiter = RequestRateLimiter(self.clock)
+        self.device_login = DeviceLoginService(self.store, self.clock, self.accounts, lambda: self.settings)
+        self.runner = Runner(self.runs, limits=lambda: dataclasses.asdict(self.settings.limits),
                              pool_size=lambda: self.settings.pool_size)
-        self.submissions.runner = self.runner
+        self.runs.runner = self.runner
         self.faults = FaultService()
         self.journal = RequestJournal()
         _, self.default_api_key = self.accounts.ensure_default_account(self.settings.api_key)
         self.started_monotonic = time.monotonic()
         self._started = False
 
-    def _secret(self, name: str) -> bytes:
-        record = self.store.get(SETTINGS, name)
-        if record is None:
-            record = self.store.put(SETTINGS, {"id": name, "value": secrets.token_hex(32)})
-        return bytes.fromhex(record["value"])
+    def mode_for(self, account: AccountRecord) -> str:
+        return account.mode or self.settings.mode
 
-    def mode_for(self, account: dict) -> str:
-        return account.get("mode") or self.settings.mode
-
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         """Start the runner and recover what a previous process left behind."""
         if not self._started:
             self._started = True
             self.runner.start()
             self.webhooks.start()
             self.idempotency.recover()
-            self.submissions.recover()
+            self.runs.recover()
         return self
 
     def close(self) -> None:
@@ -107,7 +95,7 @@ class Emulator:
 
     # ------------------------------------------------------------------ runtime configuration
 
-    def settings_view(self) -> dict:
+    def settings_view(self) -> dict[str, Any]:
         settings = self.settings
         return {
             "mode": settings.mode,
@@ -119,58 +107,27 @@ class Emulator:
             "memory_rate": settings.memory_rate,
             "rate_limit": settings.rate_limit,
             "auto_approve_login": settings.auto_approve_login,
-            "accept_unknown_keys": settings.accept_unknown_keys,
             "device_poll_interval": settings.device_poll_interval,
+            "accept_unknown_keys": settings.accept_unknown_keys,
         }
 
-    def configure(self, changes: dict) -> dict:
-        """Apply runtime settings (``PATCH /_emulator/config``); all checked before any applies."""
-        errors = FieldErrors()
-        updates: dict = {}
-        limit_updates: dict = {}
-        for name, value in changes.items():
-            if name == "limits":
-                if not isinstance(value, dict):
-                    errors.add("limits", "must be an object")
-                    continue
-                for limit, amount in value.items():
-                    if limit not in LIMIT_RANGES:
-                        errors.add(f"limits.{limit}", f"is not a limit ({', '.join(LIMIT_RANGES)})")
-                    elif not _number_in(amount, *LIMIT_RANGES[limit]):
-                        errors.add(f"limits.{limit}", "must be a number in [{}, {}]".format(*LIMIT_RANGES[limit]))
-                    else:
-                        limit_updates[limit] = amount
-            elif name == "mode":
-                if value not in RUN_MODES:
-                    errors.add("mode", f"must be one of {', '.join(RUN_MODES)}")
-                updates[name] = value
-            elif name in ("auto_approve_login", "accept_unknown_keys"):
-                if not isinstance(value, bool):
-                    errors.add(name, "must be true or false")
-                updates[name] = value
-            elif name == "rate_limit":
-                if value is not None and not (isinstance(value, dict) and set(value) == {"requests", "window_seconds"}
-                                              and _number_in(value["requests"], 1, 1_000_000)
-                                              and float(value["requests"]).is_integer()
-                                              and _number_in(value["window_seconds"], 0.001, 86_400)):
-                    errors.add("rate_limit", "must be null or {\"requests\": <integer>, \"window_seconds\": <number>}")
-                updates[name] = value
-            elif name in SETTING_RANGES:
-                if not _number_in(value, *SETTING_RANGES[name]):
-                    errors.add(name, "must be a number in [{}, {}]".format(*SETTING_RANGES[name]))
-                updates[name] = int(value) if name in ("pool_size", "max_body_bytes") and _number_in(
-                    value, *SETTING_RANGES[name]) else value
-            else:
-                errors.add(name, "is not a runtime setting")
-        errors.raise_if_any()
-        limits = dataclasses.replace(self.settings.limits, **limit_updates)
+    def configure(self, changes: ConfigChanges) -> dict[str, Any]:
+        """Apply runtime settings (``PATCH /_emulator/config``); the body was checked whole before any applies."""
+        updates = changes.given()
+        limits = self.settings.limits
+        if "limits" in updates:
+            limits = dataclasses.replace(limits, **changes.limits.given())
+            del updates["limits"]
+        if "rate_limit" in updates and changes.rate_limit is not None:
+            updates["rate_limit"] = changes.rate_limit.model_dump()
         self.settings = dataclasses.replace(self.settings, limits=limits, **updates)
-        self.accounts.default_credits = self.settings.default_credits
         self.runner.wake()
         return self.settings_view()
 
     def uptime_seconds(self) -> float:
         return round(time.monotonic() - self.started_monotonic, 3)
+
+    # ------------------------------------------------------------------ resets
 
     def reset(self, account_id: str | None = None, *, keep_config: bool = False) -> None:
         """Stop jobs and clear state, for everything or one account.
@@ -184,7 +141,6 @@ class Emulator:
             self._reset_account(account_id)
             return
         self.runner.cancel_all()
-        self.webhooks.clear()
         self.clock.reset()
         self.faults.clear()
         self.journal.clear()
@@ -192,41 +148,52 @@ class Emulator:
         if not keep_config:
             self.settings = dataclasses.replace(self.initial_settings,
                                                 limits=dataclasses.replace(self.initial_settings.limits))
-            self.accounts.default_credits = self.settings.default_credits
         with self.store.transaction():
-            self.store.clear([*STATE_TABLES, ACCOUNTS, KEYS])
+            self.webhooks.clear()
+            self.store.clear([table for table in RECORD_TYPES if table != InstanceSecret.table])
             self.accounts.ensure_default_account(self.default_api_key)
+
+    def _reset_account(self, account_id: str) -> None:
+        for record in self.submissions.of_account(account_id):
+            self.runs.stop(record)
+        with self.store.transaction():
+            for service in (self.submissions, self.results, self.credits, self.code_uploads, self.imports,
+                            self.idempotency, self.device_login, self.webhooks):
+                service.clear_account(account_id)
 
     # ------------------------------------------------------------------ snapshots
 
-    def export_snapshot(self) -> dict:
+    def export_snapshot(self) -> dict[str, Any]:
         """The whole state as one JSON document (``GET /_emulator/snapshot``)."""
-        from .clock import format_ts
-
         snapshot = self.store.export()
         # The instance's own secrets (cursor and session keys, the printed default key)
         # stay with the instance: an import keeps the importing server's.
-        snapshot["tables"].pop(SETTINGS, None)
+        snapshot["tables"].pop(InstanceSecret.table, None)
         return {"emulator_version": self.version, "exported_at": format_ts(self.clock.now()), **snapshot}
 
-    def import_snapshot(self, snapshot: dict) -> None:
-        """Replace the whole state; jobs stop first, queued ones then run, running ones are lost."""
+    def import_snapshot(self, snapshot: SnapshotImport) -> None:
+        """Replace the whole state; jobs stop first, queued ones then run, running ones are lost.
+
+        Every record is checked against its table's record type before anything
+        changes, so a snapshot cannot bring in a document a service would trip over.
+        """
+        errors = FieldErrors()
+        for table, documents in snapshot.tables.items():
+            record_type = RECORD_TYPES.get(table)
+            if record_type is None or table == InstanceSecret.table:
+                errors.add(f"tables.{table}", "is not a table of this emulator")
+                continue
+            for record_id, document in documents.items():
+                record_type.check({**document, "id": record_id}, f"{table}/{record_id}")
+        errors.raise_if_any()
         self.runner.cancel_all()
-        kept = [record for record in self.store.find(SETTINGS)]
-        self.store.import_(snapshot)
-        for record in kept:  # see export_snapshot
-            self.store.put(SETTINGS, record)
+        kept = self.accounts.instance_secrets()
+        try:
+            self.store.import_(snapshot.model_dump())
+        except ValueError as error:  # a file path or its encoding (the store checks those before changing anything)
+            raise field_error("files", str(error)) from None
+        self.accounts.restore_instance_secrets(kept)
         self.accounts.ensure_default_account(self.default_api_key)
         if self._started:  # otherwise start() recovers
             self.idempotency.recover()
-            self.submissions.recover()
-
-    def _reset_account(self, account_id: str) -> None:
-        for submission in self.store.find(SUBMISSIONS, lambda row: row["account_id"] == account_id):
-            if submission["status"] in ("queued", "running"):
-                self.runner.cancel(submission["id"])
-        with self.store.transaction():
-            for table in STATE_TABLES:
-                for record in self.store.remove_where(table, lambda row: row.get("account_id") == account_id):
-                    if table in (SUBMISSIONS, RESULTS):
-                        self.store.delete_files(table, record["id"])
+            self.runs.recover()

@@ -15,6 +15,8 @@ CATALOGUE: dict[str, int] = {
     "unauthorized": 401,
     "insufficient_credits": 402,
     "scope_required": 403,
+    "forbidden_host": 403,
+    "forbidden_origin": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "wait_timeout": 408,
@@ -90,7 +92,3 @@ def field_error(field: str, message: str) -> ApiError:
 def not_found(what: str = "resource") -> ApiError:
     return ApiError("not_found", f"{what} does not exist or is not visible to this key")
 
-
-def invalid_parameter(name: str, message: str) -> ApiError:
-    return ApiError("invalid_parameter", f"query parameter {name!r}: {message}",
-                    details=[{"field": name, "message": message}])

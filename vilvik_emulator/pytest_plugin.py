@@ -19,7 +19,8 @@ data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -52,7 +53,8 @@ def vilvik_emulator_server() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def vilvik_emulator(vilvik_emulator_server, request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
+def vilvik_emulator(vilvik_emulator_server: EmulatorServer,
+                    request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
     server = vilvik_emulator_server
     control = EmulatorControl(server.url, api_key=server.emulator.default_api_key)
     control.reset()
@@ -73,7 +75,8 @@ def _marked_mode(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-def vilvik_mock(vilvik_emulator, vilvik_emulator_server, request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
+def vilvik_mock(vilvik_emulator: EmulatorControl, vilvik_emulator_server: EmulatorServer,
+                request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
     """Intercept mode for one test: calls to vilvik.com (``requests`` and ``httpx``) are
     served in process by this worker's emulator, reset first; ``$VILVIK_EMULATOR_URL`` is
     not consulted, so tests stay isolated under xdist. (It sets up after ``vilvik_emulator``,
@@ -95,7 +98,7 @@ def vilvik_api_key(vilvik_emulator: EmulatorControl) -> str:
 
 
 @pytest.fixture
-def vilvik_client(vilvik_emulator: EmulatorControl):
+def vilvik_client(vilvik_emulator: EmulatorControl) -> Any:
     try:
         import vilvik
     except ImportError:  # pragma: no cover - depends on the user's environment
@@ -104,7 +107,8 @@ def vilvik_client(vilvik_emulator: EmulatorControl):
 
 
 @pytest.fixture
-def vilvik_inprocess_session(vilvik_emulator, vilvik_emulator_server) -> requests.Session:
+def vilvik_inprocess_session(vilvik_emulator: EmulatorControl,
+                             vilvik_emulator_server: EmulatorServer) -> requests.Session:
     """A ``requests.Session`` whose calls to ``INPROCESS_URL`` enter the app directly."""
     from .inprocess import inprocess_session
 

@@ -7,6 +7,7 @@ side, one line per objective, and a title; readable in a browser and in the dash
 from __future__ import annotations
 
 import math
+from typing import Any
 from html import escape
 
 WIDTH, HEIGHT = 720, 400
@@ -14,7 +15,7 @@ LEFT, RIGHT, TOP, BOTTOM = 80, 24, 44, 56
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -23,13 +24,19 @@ def _number(value) -> float | None:
 
 
 def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
-    if high == low:
-        low, high = low - 1, high + 1
-    raw = (high - low) / max(1, count - 1)
+    """Round tick values covering [low, high]; a flat line (even at 1e20, where ±1 is lost) gets a band."""
+    span = high - low
+    if not span > abs(high) * 1e-12:
+        pad = max(1.0, abs(high) * 0.1)
+        low, high = low - pad, high + pad
+        span = high - low
+    raw = span / max(1, count - 1)
+    if not (raw > 0 and math.isfinite(raw)):
+        return [low, high]
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= high + step * 0.5 and len(ticks) < 50:
         ticks.append(round(value, 10))

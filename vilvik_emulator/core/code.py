@@ -11,10 +11,11 @@ are ``None`` (defaults are expressions, and evaluating them would run user code)
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ..runner.params import CODE_ROLES
+from ..runner.params import AST_LOCK, CODE_ROLES
 
 LIST_ROLES = ("gene_constraint",)
 ENTRY_SUFFIX = "_entry"
@@ -44,12 +45,14 @@ def _placeholder_for(node: ast.FunctionDef | ast.AsyncFunctionDef, drop_first: b
         strip(argument)
     arguments.defaults = [ast.Constant(None) for _ in arguments.defaults]
     arguments.kw_defaults = [None if default is None else ast.Constant(None) for default in arguments.kw_defaults]
-    function_type = type(node)
+    function_type: Any = type(node)
+    extra: dict[str, Any] = {"type_params": []} if hasattr(node, "type_params") else {}
     placeholder = function_type(name="placeholder", args=arguments, body=[ast.Pass()], decorator_list=[],
-                                returns=None, type_comment=None, **({"type_params": []} if hasattr(node, "type_params") else {}))
-    module = ast.fix_missing_locations(ast.Module(body=[placeholder], type_ignores=[]))
-    namespace: dict[str, Any] = {}
-    exec(compile(module, "<placeholder>", "exec"), namespace)  # our own def with body `pass`
+                                returns=None, type_comment=None, **extra)
+    with AST_LOCK:
+        module = ast.fix_missing_locations(ast.Module(body=[placeholder], type_ignores=[]))
+        namespace: dict[str, Any] = {}
+        exec(compile(module, "<placeholder>", "exec"), namespace)  # our own def with body `pass`
     return namespace["placeholder"]
 
 
@@ -69,8 +72,9 @@ def _top_level(tree: ast.Module) -> dict[str, ast.AST]:
 def compile_source(field: str, source: str) -> ast.Module:
     """Compile (not run) ``source``; a :class:`CodeProblem` names the line of a syntax error."""
     try:
-        tree = ast.parse(source, filename=f"<{field}>")
-        compile(tree, f"<{field}>", "exec", dont_inherit=True)
+        with AST_LOCK:
+            tree = ast.parse(source, filename=f"<{field}>")
+            compile(tree, f"<{field}>", "exec", dont_inherit=True)
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise CodeProblem(field, f"does not compile ({where}): {error.msg}") from None
@@ -120,9 +124,9 @@ def _constraint_placeholders(role: str, value: ast.AST | None, definitions: dict
     for element in value.elts:
         if isinstance(element, ast.Constant) and element.value is None:
             placeholders.append(None)
-        elif isinstance(element, ast.Name) and isinstance(definitions.get(element.id),
-                                                          (ast.FunctionDef, ast.AsyncFunctionDef)):
-            placeholders.append(_placeholder_for(definitions[element.id]))
+        elif isinstance(element, ast.Name) and isinstance(
+                function := definitions.get(element.id), (ast.FunctionDef, ast.AsyncFunctionDef)):
+            placeholders.append(_placeholder_for(function))
         else:
             return None
     return placeholders
@@ -131,7 +135,8 @@ def _constraint_placeholders(role: str, value: ast.AST | None, definitions: dict
 def detect_entry(source: str, role: str | None = None) -> str | None:
     """The entry the SDK would pick: the last top-level def/class (list roles: assignment)."""
     try:
-        tree = ast.parse(source)
+        with AST_LOCK:
+            tree = ast.parse(source)
     except SyntaxError:
         return None
     name = None

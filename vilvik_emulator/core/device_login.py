@@ -12,16 +12,20 @@ time, because that is the clock the polling client sleeps on.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 import time
 from datetime import timedelta
 
 from ..clock import Clock, format_ts, parse_ts
 from ..errors import ApiError
 from ..ids import random_token
+from ..schemas.accounts import ALL_SCOPES
+from ..config import Settings
 from ..store import Store
-from .accounts import ALL_SCOPES, DEFAULT_ACCOUNT_ID, AccountService
+from .accounts import DEFAULT_ACCOUNT_ID, AccountService
+from .records import DeviceCodeRecord
 
-DEVICE_CODES = "device_codes"
+DEVICE_CODES = DeviceCodeRecord.table
 LIFETIME = timedelta(minutes=10)
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
 SLOW_DOWN_STEP = 5
@@ -36,7 +40,7 @@ class DeviceError(Exception):
 
 
 class DeviceLoginService:
-    def __init__(self, store: Store, clock: Clock, accounts: AccountService, settings) -> None:
+    def __init__(self, store: Store, clock: Clock, accounts: AccountService, settings: Callable[[], Settings]) -> None:
         self.store = store
         self.clock = clock
         self.accounts = accounts
@@ -55,17 +59,17 @@ class DeviceLoginService:
         self.store.insert(DEVICE_CODES, record)
         if settings.auto_approve_login:
             self.approve(user_code)
-        interval = record["interval"]
+        interval = float(settings.device_poll_interval)
         return {
             "device_code": record["id"], "user_code": user_code,
             "verification_uri": f"{site_url}/device",
             "verification_uri_complete": f"{site_url}/device?user_code={user_code}",
             "expires_in": int(LIFETIME.total_seconds()),
-            "interval": int(interval) if float(interval).is_integer() else interval,
+            "interval": int(interval) if interval.is_integer() else interval,
         }
 
-    def poll(self, device_code: object) -> str:
-        """The minted key once approved; otherwise raises :class:`DeviceError`."""
+    def poll(self, device_code: object) -> dict:
+        """``{"api_key", "scopes"}`` once approved (the key is given once); otherwise :class:`DeviceError`."""
         if not isinstance(device_code, str) or not device_code:
             raise DeviceError("invalid_request")
         record = self.store.get(DEVICE_CODES, device_code)
@@ -88,7 +92,8 @@ class DeviceLoginService:
         key = record["key"]
         self.store.update(DEVICE_CODES, device_code, {"status": "consumed", "key": None})
         self._last_poll.pop(device_code, None)
-        return key
+        scopes = self.accounts.get_key(record["key_id"]).scopes if record.get("key_id") else list(ALL_SCOPES)
+        return {"api_key": key, "scopes": scopes}
 
     def pending(self) -> list[dict]:
         now = self.clock.now()
@@ -112,15 +117,22 @@ class DeviceLoginService:
     def approve(self, user_code: str, account_id: str | None = None) -> dict:
         record = self.find(user_code)
         account_id = account_id or DEFAULT_ACCOUNT_ID
-        key = self.accounts.create_key(account_id, name=f"vilvik login ({record['user_code']})",
-                                       scopes=list(ALL_SCOPES))
+        key, secret = self.accounts.mint_key(account_id, f"vilvik login ({record['user_code']})")
         # The secret waits here until the CLI collects it (once), then it is erased.
-        return self.view(self.store.update(DEVICE_CODES, record["id"], {
-            "status": "approved", "account_id": account_id, "key_id": key["id"], "key": key["key"]}))
+        return self.view(self._changed(record["id"], {
+            "status": "approved", "account_id": account_id, "key_id": key.id, "key": secret}))
 
     def deny(self, user_code: str) -> dict:
         record = self.find(user_code)
-        return self.view(self.store.update(DEVICE_CODES, record["id"], {"status": "denied"}))
+        return self.view(self._changed(record["id"], {"status": "denied"}))
+
+    def _changed(self, device_code: str, changes: dict) -> dict:
+        document = self.store.update(DEVICE_CODES, device_code, changes)
+        assert document is not None  # found under the store's lock a moment ago
+        return document
+
+    def clear_account(self, account_id: str) -> None:
+        self.store.remove_where(DEVICE_CODES, lambda row: row.get("account_id") == account_id)
 
     @staticmethod
     def view(record: dict) -> dict:

@@ -10,15 +10,14 @@ plane, so a test cannot lock itself out.
 from __future__ import annotations
 
 import fnmatch
-import math
 import random
 import threading
 from dataclasses import asdict, dataclass, field
 
-from ..errors import CATALOGUE, FieldErrors, not_found
+from ..errors import not_found
 from ..ids import prefixed_id
+from ..schemas.control import FaultCreate
 
-ACTIONS = ("respond", "drop")
 DEFAULT_CODES = {400: "invalid_parameter", 401: "unauthorized", 402: "insufficient_credits",
                  403: "scope_required", 404: "not_found", 409: "conflict", 413: "payload_too_large",
                  422: "validation_failed", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
@@ -66,65 +65,16 @@ class FaultService:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
 
-    def add(self, body: dict) -> dict:
-        errors = FieldErrors()
-        allowed = {"method", "path", "status", "code", "message", "delay_ms", "count", "probability", "seed",
-                   "action", "retry_after"}
-        for name in body:
-            if name not in allowed:
-                errors.add(name, f"is not a fault field ({', '.join(sorted(allowed))})")
-        rule = FaultRule(id=prefixed_id("fault"))
-        method = body.get("method", "*")
-        if not isinstance(method, str) or not method:
-            errors.add("method", "must be an HTTP method or *")
-        else:
-            rule.method = method.upper()
-        path = body.get("path", "*")
-        if not isinstance(path, str) or not path:
-            errors.add("path", "must be a glob such as /api/v1/submissions*")
-        else:
-            rule.path = path
-        action = body.get("action", "respond")
-        if action not in ACTIONS:
-            errors.add("action", "must be respond or drop")
-        rule.action = action
-        status = body.get("status")
-        if status is not None and (not _is_int(status) or not 400 <= status <= 599):
-            errors.add("status", "must be an HTTP error status (400-599)")
-        rule.status = status
-        code = body.get("code")
-        if code is not None and code not in CATALOGUE:
-            errors.add("code", f"must be one of the error catalogue's codes ({', '.join(CATALOGUE)})")
-        rule.code = code or (DEFAULT_CODES.get(status) if _is_int(status) else None)
-        if rule.code is None and _is_int(status):
-            rule.code = "internal_error" if status >= 500 else "invalid_parameter"
-        message = body.get("message")
-        if message is not None and not isinstance(message, str):
-            errors.add("message", "must be a string")
-        rule.message = message
-        for name, low, high in (("delay_ms", 0, 600_000), ("retry_after", 0, 86_400)):
-            value = body.get(name)
-            if value is not None and (not _is_int(value) or not low <= value <= high):
-                errors.add(name, f"must be an integer between {low} and {high}")
-        rule.delay_ms = body.get("delay_ms") or 0
-        rule.retry_after = body.get("retry_after")
-        count = body.get("count")
-        if count is not None and (not _is_int(count) or count < 1):
-            errors.add("count", "must be a positive integer or null (every match)")
-        rule.count = count
-        probability = body.get("probability", 1.0)
-        if isinstance(probability, bool) or not isinstance(probability, (int, float)) \
-                or not math.isfinite(probability) or not 0 <= probability <= 1:
-            errors.add("probability", "must be a number between 0 and 1")
-        rule.probability = probability
-        seed = body.get("seed")
-        if seed is not None and not _is_int(seed):
-            errors.add("seed", "must be an integer")
-        rule.seed = seed
-        if action == "respond" and status is None and not rule.delay_ms:
-            errors.add("status", "is required unless the rule only delays (delay_ms) or drops")
-        errors.raise_if_any()
-        rule._random = random.Random(seed)
+    def add(self, body: FaultCreate) -> dict:
+        """A new rule from a validated body; appended (the first live matching rule wins)."""
+        code = body.code
+        if code is None and body.status is not None:
+            code = DEFAULT_CODES.get(body.status) or ("internal_error" if body.status >= 500 else "invalid_parameter")
+        rule = FaultRule(id=prefixed_id("fault"), method=body.method.upper(), path=body.path, status=body.status,
+                         code=code, message=body.message, delay_ms=body.delay_ms, count=body.count,
+                         probability=float(body.probability), seed=body.seed, action=body.action,
+                         retry_after=body.retry_after)
+        rule._random = random.Random(body.seed)
         with self._lock:
             self._rules.append(rule)
         return rule.view()
@@ -159,7 +109,4 @@ class FaultService:
                              rule.message, rule.retry_after)
         return None
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 

@@ -6,6 +6,13 @@ response replayed, a different one (method, path or canonical body) gets 422. On
 2xx responses are stored: a request rejected before it took effect releases the key
 so the client can fix it and retry. Keys expire 24 hours after first use, on the
 emulator's clock.
+
+The stored response commits in the same store transaction as the row the request
+created (the service that creates it calls :meth:`IdempotencyService.complete` inside
+its transaction), so a retry after a crash finds either both or neither: never a
+submission without its key, which would make the retry create a second one. A
+reservation alone is not durable: it dies with the process, and the retry proceeds.
+This service owns the ``idempotency_keys`` table.
 """
 
 from __future__ import annotations
@@ -13,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..clock import Clock, format_ts, parse_ts
 from ..errors import ApiError
 from ..store import Store
+from .records import IdempotencyRecord
 
-TABLE = "idempotency_keys"
+TABLE = IdempotencyRecord.table
 LIFETIME = timedelta(hours=24)
 PURGE_EVERY_SECONDS = 3600
 
@@ -50,7 +58,7 @@ class IdempotencyService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
-        self._last_purge = None
+        self._last_purge: datetime | None = None
 
     def begin(self, account_id: str, endpoint: str, key: str, request_fingerprint: str) -> Replay | Reservation:
         check_key(key)
@@ -83,10 +91,14 @@ class IdempotencyService:
             return Replay(record["status"], record["body"])
 
     def complete(self, reservation: Reservation, status: int, body: dict | None) -> None:
+        """Store the response to replay (durably); a non-2xx releases the key instead."""
         if 200 <= status < 300:
             self.store.update(TABLE, reservation.record_id, {"state": "done", "status": status, "body": body})
         else:
             self.release(reservation)
+
+    def clear_account(self, account_id: str) -> None:
+        self.store.remove_where(TABLE, lambda record: record["account_id"] == account_id)
 
     def release(self, reservation: Reservation) -> None:
         self.store.remove(TABLE, reservation.record_id)

@@ -12,7 +12,7 @@ import fnmatch
 import itertools
 import threading
 
-from ..errors import invalid_parameter
+from ..schemas.control import JournalQuery
 
 CAPACITY = 2000
 BODY_LIMIT = 64 * 1024
@@ -32,31 +32,20 @@ class RequestJournal:
         with self._lock:
             self._entries.clear()
 
-    def query(self, args) -> list[dict]:
-        method = args.get("method")
-        path = args.get("path")
-        status = args.get("status")
-        limit = args.get("limit", "100")
-        try:
-            limit = int(limit)
-        except ValueError:
-            raise invalid_parameter("limit", "must be an integer") from None
-        if not 1 <= limit <= CAPACITY:
-            raise invalid_parameter("limit", f"must be between 1 and {CAPACITY}")
-        if status is not None and not status.isdigit():
-            raise invalid_parameter("status", "must be an HTTP status")
+    def query(self, query: JournalQuery) -> list[dict]:
         with self._lock:
             entries = list(reversed(self._entries))
+        method = query.method.upper() if query.method else None
         found = []
         for entry in entries:
-            if method and entry["method"] != method.upper():
+            if method and entry["method"] != method:
                 continue
-            if path and not fnmatch.fnmatchcase(entry["path"], path):
+            if query.path and not fnmatch.fnmatchcase(entry["path"], query.path):
                 continue
-            if status and entry["status"] != int(status):
+            if query.status is not None and entry["status"] != query.status:
                 continue
             found.append(entry)
-            if len(found) >= limit:
+            if len(found) >= query.limit:
                 break
         return found
 

@@ -1,10 +1,11 @@
-"""Cursor pagination shared by every list endpoint (contract §4).
+"""Cursor pagination shared by every list endpoint (contract §4), with Django REST Framework's edges.
 
 Pages are keyset pages over a total order ``(sort value, seq)``, where ``seq`` is the
 store's strictly increasing insertion number, so rows inserted while a client pages
 never make it skip or repeat a row. A cursor is opaque to clients: base64url JSON of
-the ordering, the boundary key and the direction, signed with an HMAC so a tampered
-cursor is a clean 400 rather than a wrong page.
+the ordering, the boundary key and the direction, signed with an HMAC. As in DRF, a
+cursor the server did not issue is 404 "Invalid cursor", a page size out of range is
+clamped or defaulted, and an unknown ordering is ignored.
 """
 
 from __future__ import annotations
@@ -14,46 +15,51 @@ import bisect
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import invalid_parameter
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
+from ..errors import ApiError
+from ..schemas.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Paging
 
 
-def last_value(args: Mapping[str, Any], name: str) -> str | None:
-    """A query parameter's last value ("a filter given twice keeps the last value")."""
-    getlist = getattr(args, "getlist", None)
-    if getlist is not None:
-        values = getlist(name)
-        return values[-1] if values else None
-    value = args.get(name)
-    return value[-1] if isinstance(value, list) else value
+@dataclass
+class Page:
+    """One page of rows (already rendered) and the absolute links to its neighbours."""
+
+    results: list[Any]
+    next: str | None
+    previous: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"results": self.results, "next": self.next, "previous": self.previous}
 
 
-def parse_page_size(args: Mapping[str, Any]) -> int:
-    for name in ("page_size", "limit"):
-        raw = last_value(args, name)
-        if raw is None:
-            continue
-        try:
-            size = int(raw)
-        except ValueError:
-            raise invalid_parameter(name, "must be an integer") from None
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise invalid_parameter(name, f"must be between 1 and {MAX_PAGE_SIZE}")
-        return size
+def _positive(raw: str | None) -> int | None:
+    try:
+        value = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value > 0 else None
+
+
+def page_size(paging: Paging) -> int:
+    """DRF's rule: the first of ``page_size``/``limit`` that is a positive integer, at most 100; else 20."""
+    for raw in (paging.page_size, paging.limit):
+        size = _positive(raw)
+        if size is not None:
+            return min(size, MAX_PAGE_SIZE)
     return DEFAULT_PAGE_SIZE
 
 
-def parse_ordering(args: Mapping[str, Any], allowed: tuple[str, ...], default: str) -> str:
-    ordering = last_value(args, "ordering") or default
-    if ordering not in allowed:
-        raise invalid_parameter("ordering", f"must be one of {', '.join(allowed)}")
-    return ordering
+def parse_ordering(raw: str | None, allowed: tuple[str, ...], default: str) -> str:
+    """The ordering asked for, or the default when it is missing or unknown (DRF's OrderingFilter ignores it)."""
+    return raw if raw in allowed else default
+
+
+def invalid_cursor() -> ApiError:
+    return ApiError("not_found", "Invalid cursor", details=[{"field": "cursor", "message": "Invalid cursor"}])
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ class CursorCodec:
                 raise ValueError("bad shape")
             return Cursor(ordering, tuple(key), direction)
         except (ValueError, TypeError):
-            raise invalid_parameter("cursor", "is not a cursor this server issued") from None
+            raise invalid_cursor() from None
 
 
 def paginate(
@@ -94,12 +100,13 @@ def paginate(
     *,
     fetch: Callable[[str], dict | None],
     matches: Callable[[dict], bool],
-    args: Mapping[str, Any],
+    paging: Paging,
+    query: dict[str, str],
     ordering: str,
     codec: CursorCodec,
     page_url: str,
-    render: Callable[[dict], dict],
-) -> dict:
+    render: Callable[[dict], Any],
+) -> Page:
     """One page in ``ordering`` (``-field`` for descending) over sorted ``entries``.
 
     ``entries`` are ascending ``((sort value, seq), id)`` pairs: a store index kept in
@@ -107,19 +114,18 @@ def paginate(
     sorted rows. Rows are fetched by id and kept when ``matches`` says so, walking
     only as far as the page (plus one row each way, to know if there is a next and a
     previous page). ``next``/``previous`` repeat every query parameter the client sent
-    (the last value of each) with a new cursor.
+    (``query``: the last value of each) with a new cursor.
     """
-    size = parse_page_size(args)
-    raw_cursor = last_value(args, "cursor")
-    cursor = codec.decode(raw_cursor) if raw_cursor else None
+    size = page_size(paging)
+    cursor = codec.decode(paging.cursor) if paging.cursor else None
     if cursor is not None and cursor.ordering != ordering:
-        raise invalid_parameter("cursor", "belongs to another ordering; start again without a cursor")
+        raise invalid_cursor()
     descending = ordering.startswith("-")
     count = len(entries)
 
     def walk(position: int, step: int, wanted: int) -> tuple[list[tuple[tuple, dict]], int]:
         """Up to ``wanted`` (key, row) pairs that match, from an output position on."""
-        found = []
+        found: list[tuple[tuple, dict]] = []
         while 0 <= position < count and len(found) < wanted:
             key, record_id = entries[count - 1 - position if descending else position]
             row = fetch(record_id)
@@ -149,17 +155,15 @@ def paginate(
         has_previous = bool(walk(position, -1, 1)[0])
         has_next = bool(walk(boundary_before, 1, 1)[0])
 
-    query = {name: last_value(args, name) for name in dict.fromkeys(args.keys()) if name != "cursor"}
+    kept = {name: value for name, value in query.items() if name != "cursor"}
 
     def link(key: tuple, direction: str) -> str:
         token = codec.encode(Cursor(ordering, key, direction))
-        return f"{page_url}?{urlencode({**query, 'cursor': token})}"
+        return f"{page_url}?{urlencode({**kept, 'cursor': token})}"
 
-    return {
-        "results": [render(row) for _, row in page],
-        "next": link(page[-1][0], "next") if page and has_next else None,
-        "previous": link(page[0][0], "previous") if page and has_previous else None,
-    }
+    return Page([render(row) for _, row in page],
+                link(page[-1][0], "next") if page and has_next else None,
+                link(page[0][0], "previous") if page and has_previous else None)
 
 
 def _entry_key(entry: tuple[tuple, str]) -> tuple:

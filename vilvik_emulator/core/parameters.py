@@ -9,7 +9,6 @@ goes into the 422. No user code runs on the server.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import warnings
 from typing import Any
@@ -32,75 +31,45 @@ def _defaults() -> dict[str, Any]:
         return _cache["defaults"]
 
 
-def accepted_parameters() -> tuple[str, ...]:
-    """Every GA parameter a body may carry (PyGAD's constructor minus the code fields)."""
-    return tuple(_defaults()) + ("custom_gene_type",)
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and not (isinstance(value, float) and not math.isfinite(value)))
+def complete_parameters(given: dict[str, Any], errors: FieldErrors, *,
+                        defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every PyGAD parameter of a run: what was sent, over a quick type's ``defaults``, over the server's.
 
-
-def effective_parameters(given: dict[str, Any], errors: FieldErrors, *, defaults: dict[str, Any] | None = None,
-                         require_num_genes: bool = True) -> dict[str, Any]:
-    """Fill in the documented defaults and type-check the counts PyGAD cannot default.
-
-    ``defaults`` are a quick type's own (they win over the server's).
+    The values' types and ranges were checked by the schema; what is checked here is
+    what depends on several parameters at once, before PyGAD's own constructor sees
+    the whole run (:func:`pygad_check`).
     """
     parameters = dict(_defaults())
     parameters.update(SERVER_DEFAULTS)
     parameters.update(defaults or {})
-    parameters.update(given)
+    parameters.update({name: value for name, value in given.items() if value is not None
+                       or name not in SERVER_DEFAULTS})
 
     population = given.get("initial_population")
     if population is not None:
-        if (isinstance(population, list) and population and all(isinstance(row, list) for row in population)
-                and len({len(row) for row in population}) == 1 and population[0]):
-            # The population decides both dimensions (as in PyGAD) unless they are sent.
+        if len({len(row) for row in population}) != 1:
+            errors.add("initial_population", "must be rectangular: every solution with the same number of genes")
+        else:  # the population decides both dimensions (as in PyGAD) unless they are sent
             if given.get("sol_per_pop") is None:
                 parameters["sol_per_pop"] = len(population)
             if given.get("num_genes") is None:
                 parameters["num_genes"] = len(population[0])
-        else:
-            errors.add("initial_population", "must be a non-empty rectangular list of lists of numbers")
+    if parameters.get("num_genes") is None:
+        errors.add("num_genes", "is required")
 
-    for name, minimum in (("num_generations", 1), ("sol_per_pop", 2), ("num_genes", 1)):
-        value = parameters.get(name)
-        if value is None:
-            if name == "num_genes" and require_num_genes:
-                errors.add(name, "is required")
-            continue
-        if not _is_int(value):
-            errors.add(name, "must be an integer")
-        elif value < minimum:
-            errors.add(name, f"must be >= {minimum}")
-
-    sol_per_pop = parameters.get("sol_per_pop")
-    if "num_parents_mating" not in given and "num_parents_mating" not in (defaults or {}):
+    sol_per_pop: Any = parameters.get("sol_per_pop")
+    if given.get("num_parents_mating") is None and "num_parents_mating" not in (defaults or {}):
         parameters["num_parents_mating"] = max(2, sol_per_pop // 2) if _is_int(sol_per_pop) else 2
-    parents = parameters["num_parents_mating"]
-    if not _is_int(parents):
-        errors.add("num_parents_mating", "must be an integer")
-    elif parents < 1:
-        errors.add("num_parents_mating", "must be >= 1")
-    elif _is_int(sol_per_pop) and parents > sol_per_pop:
+    parents: Any = parameters["num_parents_mating"]
+    if _is_int(sol_per_pop) and _is_int(parents) and parents > sol_per_pop:
         errors.add("num_parents_mating", f"must be <= sol_per_pop ({sol_per_pop})")
-
-    batch = parameters.get("fitness_batch_size")
-    if batch is not None:
-        if not _is_int(batch):
-            errors.add("fitness_batch_size", "must be an integer")
-        elif _is_int(sol_per_pop) and not 1 <= batch <= sol_per_pop:
-            errors.add("fitness_batch_size", f"must be between 1 and sol_per_pop ({sol_per_pop})")
-
-    for name in ("init_range_low", "init_range_high"):
-        if name in given and not (_is_number(given[name]) or isinstance(given[name], list)):
-            errors.add(name, "must be a number")
+    batch: Any = parameters.get("fitness_batch_size")
+    if _is_int(batch) and _is_int(sol_per_pop) and batch > sol_per_pop:
+        errors.add("fitness_batch_size", f"must be between 1 and sol_per_pop ({sol_per_pop})")
 
     try:
         resolve_gene_type(parameters.get("gene_type"), parameters.get("custom_gene_type"))

@@ -1,17 +1,19 @@
 """Quick submission types (contract §5.5): problems that bring their own fitness code.
 
-Each quick type validates its inputs, generates what the caller asked it to generate
-(reported under ``generated``), and produces ordinary Python source for its fitness
-function plus its GA defaults, so a quick run is stored, shown and executed exactly
-like a ``new`` one (and can be re-executed or continued the same way).
+Each quick type takes its validated inputs (``schemas/quick.py``), checks what spans
+several inputs, generates what the caller asked it to generate (reported under
+``generated``), and produces ordinary Python source for its fitness function plus its
+GA defaults, so a quick run is stored, shown and executed exactly like a ``new`` one
+(and re-executed or continued the same way).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import FieldErrors
 
@@ -25,13 +27,10 @@ class QuickDraft:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
-        and value not in (float("inf"), float("-inf"))
+@dataclass(frozen=True)
+class QuickType:
+    slug: str
+    build: Callable[[Any, FieldErrors], QuickDraft | None]
 
 
 SUBSET_SUM_SOURCE = '''\
@@ -64,85 +63,52 @@ def fitness_func(ga_instance, solution, solution_idx):
     return value if overflow == 0 else -overflow
 '''
 
+BINARY_GENOME = {"gene_space": [0, 1], "gene_type": "int"}
 
-def binary_subset_sum(body: dict, errors: FieldErrors) -> QuickDraft | None:
-    integers = body.get("integers")
-    count = body.get("num_integers")
-    target = body.get("target")
+
+def binary_subset_sum(body: Any, errors: FieldErrors) -> QuickDraft | None:
     generated: dict[str, Any] = {}
-    if integers is not None and count is not None:
-        errors.add("integers", "send either integers or num_integers, not both")
-        return None
-    if integers is None and count is None:
-        errors.add("integers", "is required (or num_integers to have them generated)")
-        return None
-    if integers is not None:
-        if not isinstance(integers, list) or not integers or not all(_is_int(item) for item in integers):
-            errors.add("integers", "must be a non-empty list of integers")
-            return None
-        if len(integers) > 10_000:
-            errors.add("integers", "must have at most 10000 items")
-            return None
-    else:
-        if not _is_int(count) or not 1 <= count <= 10_000:
-            errors.add("num_integers", "must be an integer between 1 and 10000")
-            return None
-        seed = body.get("random_seed")
-        generator = random.Random(seed if _is_int(seed) else None)
-        integers = [generator.randint(1, 100) for _ in range(count)]
+    integers = body.integers
+    if integers is None:
+        generator = random.Random(body.random_seed)
+        integers = [generator.randint(1, 100) for _ in range(body.num_integers)]
         generated["integers"] = integers
-    if not _is_int(target):
-        errors.add("target", "is required and must be an integer")
-        return None
-    source = SUBSET_SUM_SOURCE.format(integers=json.dumps(integers), target=target)
+    source = SUBSET_SUM_SOURCE.format(integers=json.dumps(integers), target=body.target)
     return QuickDraft(
         code={"fitness_func": source, "fitness_func_entry": "fitness_func"},
         defaults={"num_generations": 200, "sol_per_pop": 40, "stop_criteria": "reach_0"},
-        fixed={"num_genes": len(integers), "gene_space": [0, 1], "gene_type": "int"},
+        fixed={"num_genes": len(integers), **BINARY_GENOME},
         generated=generated,
-        inputs={"integers": integers, "target": target},
+        inputs={"integers": integers, "target": body.target},
     )
 
 
-def knapsack(body: dict, errors: FieldErrors) -> QuickDraft | None:
-    names, values, weights = body.get("item_names"), body.get("item_values"), body.get("item_weights")
-    dimensions, capacities = body.get("dimension_names"), body.get("dimension_capacities")
-    problems_before = len(errors.details)
-    if not isinstance(values, list) or not values or not all(_is_number(value) for value in values):
-        errors.add("item_values", "must be a non-empty list of numbers")
-    if not isinstance(capacities, list) or not capacities or not all(_is_number(c) and c >= 0 for c in capacities):
-        errors.add("dimension_capacities", "must be a non-empty list of non-negative numbers")
-    if len(errors.details) > problems_before:
-        return None
-    if dimensions is None:
-        dimensions = [f"dimension_{index}" for index in range(len(capacities))]
-    if not isinstance(dimensions, list) or len(dimensions) != len(capacities) \
-            or not all(isinstance(name, str) for name in dimensions):
-        errors.add("dimension_names", "must be a list of names, one per capacity")
-    if names is None:
-        names = [f"item_{index}" for index in range(len(values))]
-    if not isinstance(names, list) or len(names) != len(values) or not all(isinstance(n, str) for n in names):
-        errors.add("item_names", "must be a list of names, one per item value")
-    if (not isinstance(weights, list) or len(weights) != len(values)
-            or not all(isinstance(row, list) and len(row) == len(capacities)
-                       and all(_is_number(weight) for weight in row) for row in weights)):
+def knapsack(body: Any, errors: FieldErrors) -> QuickDraft | None:
+    values, weights, capacities = body.item_values, body.item_weights, body.dimension_capacities
+    names = body.item_names if body.item_names is not None else [f"item_{index}" for index in range(len(values))]
+    dimensions = body.dimension_names if body.dimension_names is not None else \
+        [f"dimension_{index}" for index in range(len(capacities))]
+    if len(names) != len(values):
+        errors.add("item_names", "must have one name per item value")
+    if len(dimensions) != len(capacities):
+        errors.add("dimension_names", "must have one name per capacity")
+    if len(weights) != len(values) or any(len(row) != len(capacities) for row in weights):
         errors.add("item_weights", "must be one list per item with one number per capacity dimension")
-    if len(errors.details) > problems_before:
+    if errors:
         return None
     source = KNAPSACK_SOURCE.format(values=json.dumps(values), weights=json.dumps(weights),
                                     capacities=json.dumps(capacities))
     return QuickDraft(
         code={"fitness_func": source, "fitness_func_entry": "fitness_func"},
         defaults={"num_generations": 200, "sol_per_pop": 40},
-        fixed={"num_genes": len(values), "gene_space": [0, 1], "gene_type": "int"},
+        fixed={"num_genes": len(values), **BINARY_GENOME},
         inputs={"item_names": names, "item_values": values, "item_weights": weights,
                 "dimension_names": dimensions, "dimension_capacities": capacities},
     )
 
 
-QUICK_TYPES: dict[str, tuple[tuple[str, ...], Callable[[dict, FieldErrors], QuickDraft | None]]] = {
-    "quick_binary_subset_sum": (("integers", "num_integers", "target"), binary_subset_sum),
-    "quick_knapsack": (("item_names", "item_values", "item_weights", "dimension_names",
-                        "dimension_capacities"), knapsack),
-}
+QUICK_TYPES: dict[str, QuickType] = {quick.slug: quick for quick in (
+    QuickType("quick_binary_subset_sum", binary_subset_sum),
+    QuickType("quick_knapsack", knapsack),
+)}
 SUPPORTED_TYPES = ("new", *QUICK_TYPES)

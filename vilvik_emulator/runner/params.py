@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import threading
 from typing import Any
 
 import numpy
@@ -24,6 +25,10 @@ GENE_TYPES: dict[str, type] = {
 for _name in list(GENE_TYPES):
     if _name.startswith("numpy."):
         GENE_TYPES["np." + _name[len("numpy."):]] = GENE_TYPES[_name]
+
+#: CPython 3.11's AST constructor is not safe to run from several threads at once ("AST constructor
+#: recursion depth mismatch"); the server parses clients' code and type expressions on its request threads
+AST_LOCK = threading.Lock()
 
 #: code parameters (contract §5): each arrives as source plus an ``_entry`` name
 CODE_ROLES = ("fitness_func", "on_start", "on_fitness", "on_parents", "on_crossover",
@@ -78,7 +83,8 @@ def parse_type_expression(expression: str) -> Any:
     if not isinstance(expression, str) or len(expression) > 100_000:
         raise GeneTypeError("must be a string")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        with AST_LOCK:
+            tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as error:
         raise GeneTypeError(f"is not a type expression: {error.msg}") from None
     return _spec_from_node(tree.body)

@@ -42,8 +42,8 @@ from typing import Any, NoReturn
 
 import cloudpickle
 import numpy
-import numpy.ma  # noqa: F401  (numpy loads these lazily, on a job's first use: preload them
-import numpy.random  # noqa: F401  here, in the template, so no job pays ~45 ms importing them)
+import numpy.ma
+import numpy.random
 import pygad
 
 from . import protocol
@@ -145,7 +145,7 @@ def _limit(limits: dict) -> None:
         # Root ignores RLIMIT_NPROC; the monitor's count covers that case.
         running = _count_own_processes()
         allowed = running + int(limits["max_processes"])
-        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
         if hard == resource.RLIM_INFINITY or allowed < hard:
             resource.setrlimit(resource.RLIMIT_NPROC, (allowed, hard))
 
@@ -208,7 +208,7 @@ def _stopped_reason(ga: pygad.GA, state: dict, num_generations: int) -> str:
             tail = history[-(criterion[1] + 1):]
             if len(tail) == criterion[1] + 1 and len(set(tail)) == 1:
                 return f"stop_criteria:{text}"
-        elif word == "time" and time.monotonic() - ga.run_start_time >= float(criterion[1]):
+        elif word == "time" and time.monotonic() - ga.run_start_time >= float(criterion[1]):  # noqa: SIM114
             return f"stop_criteria:{text}"
         elif word == "evaluations" and ga.num_fitness_evaluations >= int(criterion[1]):
             return f"stop_criteria:{text}"
@@ -227,7 +227,7 @@ def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging
     arguments = pygad_arguments(spec["parameters"])
     code = spec.get("code") or {}
     callables: dict[str, Any] = {}
-    for role in list(CALLBACK_ARITY) + ["gene_constraint"]:
+    for role in [*list(CALLBACK_ARITY), "gene_constraint"]:
         if code.get(role):
             callables[role] = load_entry(role, code[role], code[f"{role}_entry"])
     if spec.get("initial_population") is not None:
@@ -361,7 +361,7 @@ def supervise(limits: dict, workdir: str, events: int, output: int, status: int,
         else:
             report["exitcode"] = os.waitstatus_to_exitcode(ended)
         Reporter(status).send(report)
-    except BaseException:  # noqa: BLE001  (a supervisor that fails says why on the server's stderr)
+    except BaseException:
         traceback.print_exc()
         os._exit(70)
     os._exit(0)

@@ -8,7 +8,8 @@ validation names it, exactly as it would for an API client.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ApiError
 

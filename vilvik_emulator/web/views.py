@@ -17,16 +17,22 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from .. import __version__
 from ..clock import parse_ts
-from ..core.accounts import ALL_SCOPES, DEFAULT_ACCOUNT_ID, TIERS
-from ..core.quick_types import QUICK_TYPES
-from ..core.render import result_detail
-from ..core.submissions import TERMINAL, STATUSES
-from ..core.webhooks import SUBSCRIBABLE
 from ..config import RUN_MODES
+from ..core import render
+from ..core.accounts import DEFAULT_ACCOUNT_ID
+from ..core.quick_types import QUICK_TYPES
+from ..core.records import AccountRecord, ResultRecord, SubmissionRecord, WebhookRecord
 from ..errors import ApiError
+from ..schemas import parse_body
+from ..schemas.accounts import ALL_SCOPES, TIERS, AccountCreate, AccountUpdate, KeyCreate
+from ..schemas.pages import Paging
+from ..schemas.results import ResultUpdate
+from ..schemas.submissions import STATUSES, TERMINAL, SubmissionCreate, SubmissionFilters, SubmissionOverrides
+from ..schemas.webhooks import SUBSCRIBABLE, WebhookCreate, WebhookUpdate
 from . import forms
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -56,7 +62,7 @@ def _admin_required() -> bool:
 
 
 @blueprint.before_request
-def guard():
+def guard() -> ResponseReturnValue | None:
     if request.endpoint in ("web.login", "web.static"):
         return None
     if _admin_required() and not session.get("admin"):
@@ -81,14 +87,13 @@ def template_globals() -> dict:
             "all_accounts": lambda: emulator().accounts.list_accounts()}
 
 
-def _current_account() -> dict:
-    store = emulator().store
-    account = store.get("accounts", session.get("account") or DEFAULT_ACCOUNT_ID)
-    return account or store.get("accounts", DEFAULT_ACCOUNT_ID)
+def _current_account() -> AccountRecord:
+    accounts = emulator().accounts
+    return accounts.find(session.get("account") or DEFAULT_ACCOUNT_ID) or accounts.get_account(DEFAULT_ACCOUNT_ID)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     if not _admin_required():
         return redirect("/")
     error = None
@@ -104,9 +109,9 @@ def login():
 
 
 @blueprint.post("/account")
-def switch_account():
+def switch_account() -> ResponseReturnValue:
     account_id = request.form.get("account", "")
-    if emulator().store.get("accounts", account_id) is None:
+    if emulator().accounts.find(account_id) is None:
         abort(404)
     session["account"] = account_id
     back = request.form.get("back") or "/"
@@ -142,31 +147,35 @@ def _take_secret() -> tuple[str, str] | None:
 # ---------------------------------------------------------------------- submissions
 
 @blueprint.get("/")
-def home():
+def home() -> ResponseReturnValue:
     return redirect(url_for("web.submissions"))
 
 
 @blueprint.get("/submissions")
-def submissions():
-    service = emulator().submissions
+def submissions() -> ResponseReturnValue:
+    instance = emulator()
     args = {name: value for name, value in request.args.items() if value}
     error = None
     try:
-        page = service.list(g.account, args, request.base_url)
-    except ApiError as failure:
-        error, page = failure.message, {"results": [], "next": None, "previous": None}
+        filters, paging = SubmissionFilters.model_validate(args), Paging.model_validate(args)
+        page = instance.submissions.page(g.account, filters, paging, request.base_url, args, lambda row: row["id"])
+        listed = page.as_dict()
+    except (ApiError, ValueError) as failure:
+        error, listed = getattr(failure, "message", "a filter is not valid"), {"results": [], "next": None,
+                                                                                 "previous": None}
+    page = listed
     rows = []
-    for row in page["results"]:
-        stored = emulator().store.get("submissions", row["id"])
+    for submission_id in listed["results"]:
+        stored = instance.submissions.find(submission_id)
         if stored is not None:
-            rows.append({**stored, "progress": service.live_progress(stored) or stored.get("progress")})
+            rows.append({**stored.dump(), "progress": instance.runs.live_progress(stored) or stored.progress})
     busy = any(row["status"] in ("queued", "running") for row in rows)
     return render_template("submissions.html", rows=rows, page=page, args=args, error=error, busy=busy,
                            filtered=bool(set(args) - {"cursor"}), api_url=request.host_url.rstrip("/") + "/api/v1")
 
 
 @blueprint.route("/submissions/new", methods=["GET", "POST"])
-def new_submission():
+def new_submission() -> ResponseReturnValue:
     values: dict[str, Any] = {"submission_type": request.args.get("type", "new"), "fitness_func": EXAMPLE_FITNESS,
                               "fitness_func_entry": "fitness_func", "num_genes": "5", "num_generations": "100",
                               "sol_per_pop": "10", "integers": "3, 7, 1, 9, 4, 2, 8, 5", "target": "20",
@@ -177,91 +186,92 @@ def new_submission():
     if request.method == "POST":
         values = dict(request.form)
         try:
-            body = forms.submission_body(request.form)
-            created = emulator().submissions.create(g.account, body, source="web")
+            body = parse_body(SubmissionCreate, forms.submission_body(request.form), drop_tags=1)
+            created = emulator().runs.create(g.account, body, source="web")
         except ApiError as failure:
             errors = forms.field_errors(failure)
             error = failure.message
         else:
-            return redirect(url_for("web.submission", submission_id=created["id"]))
+            return redirect(url_for("web.submission", submission_id=created.id))
     return render_template("submission_new.html", values=values, errors=errors, error=error,
                            quick_types=list(QUICK_TYPES), crossover_types=CROSSOVER_TYPES,
                            parent_selection_types=PARENT_SELECTION_TYPES, mutation_types=MUTATION_TYPES,
                            gene_types=GENE_TYPES), (422 if error else 200)
 
 
-def _submission(submission_id: str) -> dict:
+def _submission(submission_id: str) -> SubmissionRecord:
     try:
         return emulator().submissions.get(g.account, submission_id)
     except ApiError:
-        abort(404, f"There is no submission {submission_id} in account {g.account['id']}.")
+        abort(404, f"There is no submission {submission_id} in account {g.account.id}.")
 
 
 @blueprint.get("/submissions/<submission_id>")
-def submission(submission_id: str):
+def submission(submission_id: str) -> ResponseReturnValue:
     instance = emulator()
     stored = _submission(submission_id)
-    detail = instance.submissions.detail(stored, request.host_url.rstrip("/") + "/api/v1")
-    children = instance.store.find("submissions", lambda row: row.get("parent_submission_id") == submission_id)
+    detail = instance.runs.detail(stored, request.host_url.rstrip("/") + "/api/v1")
+    log = instance.runs.run_log(stored) if detail["status"] in ("failed", "cancelled") else None
     return render_template("submission.html", s=detail, stored=stored, terminal=detail["status"] in TERMINAL,
-                           children=sorted(children, key=lambda row: row["seq"]), error=request.args.get("error"))
+                           children=instance.submissions.children(submission_id), error=request.args.get("error"),
+                           run_log=log.decode("utf-8", "replace") if log else None)
 
 
 @blueprint.get("/submissions/<submission_id>/status.json")
-def submission_status(submission_id: str):
+def submission_status(submission_id: str) -> ResponseReturnValue:
     stored = _submission(submission_id)
-    detail = emulator().submissions.detail(stored, request.host_url.rstrip("/") + "/api/v1")
+    detail = emulator().runs.detail(stored, request.host_url.rstrip("/") + "/api/v1")
     return {"id": detail["id"], "status": detail["status"], "progress": detail["progress"]}
 
 
 @blueprint.post("/submissions/<submission_id>/cancel")
-def cancel_submission(submission_id: str):
+def cancel_submission(submission_id: str) -> ResponseReturnValue:
     _submission(submission_id)
     try:
-        emulator().submissions.cancel(g.account, submission_id)
+        emulator().runs.cancel(g.account, submission_id)
     except ApiError as failure:
         return redirect(url_for("web.submission", submission_id=submission_id, error=failure.message))
     return redirect(url_for("web.submission", submission_id=submission_id))
 
 
 @blueprint.post("/submissions/<submission_id>/delete")
-def delete_submission(submission_id: str):
+def delete_submission(submission_id: str) -> ResponseReturnValue:
     _submission(submission_id)
-    emulator().submissions.delete(g.account, submission_id)
+    emulator().runs.delete(g.account, submission_id)
     return redirect(url_for("web.submissions"))
 
 
 @blueprint.post("/submissions/<submission_id>/reexecute")
-def reexecute_submission(submission_id: str):
+def reexecute_submission(submission_id: str) -> ResponseReturnValue:
     _submission(submission_id)
     try:
-        created = emulator().submissions.reexecute(g.account, submission_id, forms.overrides(request.form),
-                                                   source="web")
+        overrides = parse_body(SubmissionOverrides, forms.overrides(request.form))
+        created = emulator().runs.reexecute(g.account, submission_id, overrides, source="web")
     except ApiError as failure:
         return redirect(url_for("web.submission", submission_id=submission_id, error=failure.message))
-    return redirect(url_for("web.submission", submission_id=created["id"]))
+    return redirect(url_for("web.submission", submission_id=created.id))
 
 
 # ---------------------------------------------------------------------- results
 
-def _result(result_id: str) -> dict:
+def _result(result_id: str) -> ResultRecord:
     try:
-        return emulator().results.get(g.account, result_id)
+        return emulator().results.readable(g.account, result_id)
     except ApiError:
-        abort(404, f"There is no result {result_id} in account {g.account['id']}.")
+        abort(404, f"There is no result {result_id} in account {g.account.id}.")
 
 
 @blueprint.get("/results/<result_id>")
-def result(result_id: str):
+def result(result_id: str) -> ResponseReturnValue:
     stored = _result(result_id)
-    detail = result_detail(stored, request.host_url.rstrip("/") + "/api/v1")
-    parent = emulator().store.get("submissions", stored["submission_id"])
+    detail = render.result_detail(stored, request.host_url.rstrip("/") + "/api/v1")
+    parent = emulator().submissions.find(stored.submission_id)
     return render_template("result.html", r=detail, submission=parent, error=request.args.get("error"),
-                           saved=request.args.get("saved"))
+                           saved=request.args.get("saved"), owned=stored.account_id == g.account.id)
 
 
 @blueprint.get("/results/<result_id>/files/<name>")
-def result_file(result_id: str, name: str):
+def result_file(result_id: str, name: str) -> ResponseReturnValue:
     _result(result_id)
     try:
         payload, content_type = emulator().results.file(g.account, result_id, name)
@@ -276,92 +286,112 @@ def result_file(result_id: str, name: str):
 
 
 @blueprint.post("/results/<result_id>/update")
-def update_result(result_id: str):
+def update_result(result_id: str) -> ResponseReturnValue:
     _result(result_id)
     body = {"name": request.form.get("name", "").strip() or None, "is_shared": request.form.get("is_shared") == "on"}
     try:
-        emulator().results.update(g.account, result_id, body)
+        emulator().results.update(g.account, result_id, ResultUpdate.model_validate(body))
     except ApiError as failure:
         return redirect(url_for("web.result", result_id=result_id, error=failure.message))
     return redirect(url_for("web.result", result_id=result_id, saved=1))
 
 
 @blueprint.post("/results/<result_id>/continue")
-def continue_result(result_id: str):
+def continue_result(result_id: str) -> ResponseReturnValue:
     _result(result_id)
     try:
-        created = emulator().results.continue_run(g.account, result_id, forms.overrides(request.form), source="web")
+        overrides = parse_body(SubmissionOverrides, forms.overrides(request.form))
+        created = emulator().runs.continue_from(g.account, result_id, overrides, source="web")
     except ApiError as failure:
         return redirect(url_for("web.result", result_id=result_id, error=failure.message))
-    return redirect(url_for("web.submission", submission_id=created["id"]))
+    return redirect(url_for("web.submission", submission_id=created.id))
 
 
 # ---------------------------------------------------------------------- accounts and keys
 
+def _form_body(model: Any, data: dict, back: str, **url_values: Any) -> tuple[Any, ResponseReturnValue | None]:
+    """``data`` validated as ``model``, or a redirect to ``back`` that shows the first problem."""
+    try:
+        return parse_body(model, data), None
+    except ApiError as failure:
+        return None, redirect(url_for(back, error=failure.message, **url_values))
+
+
 @blueprint.get("/accounts")
-def accounts():
-    instance = emulator()
-    keys = instance.accounts.list_keys()
-    return render_template("accounts.html", accounts=instance.accounts.list_accounts(),
-                           keys=[instance.accounts.key_view(key) for key in keys], scopes=ALL_SCOPES, tiers=TIERS,
-                           modes=RUN_MODES, revealed=_take_secret(), error=request.args.get("error"))
+def accounts() -> ResponseReturnValue:
+    service = emulator().accounts
+    keys = [render.key(record, service.key_status(record)) for record in service.list_keys()]
+    return render_template("accounts.html", accounts=service.list_accounts(), keys=keys, scopes=ALL_SCOPES,
+                           tiers=TIERS, modes=RUN_MODES, revealed=_take_secret(), error=request.args.get("error"))
 
 
 @blueprint.post("/accounts")
-def create_account():
-    name = request.form.get("name", "").strip() or "account"
-    tier = request.form.get("tier", "free")
-    if tier not in TIERS:
-        return redirect(url_for("web.accounts", error=f"tier must be one of {', '.join(TIERS)}"))
-    emulator().accounts.create_account(name=name[:200], tier=tier)
+def create_account() -> ResponseReturnValue:
+    body, refused = _form_body(AccountCreate, {"name": request.form.get("name", "").strip() or "account",
+                                               "tier": request.form.get("tier", "free")}, "web.accounts")
+    if refused:
+        return refused
+    emulator().accounts.create_account(body)
     return redirect(url_for("web.accounts"))
+
+
+def _number_or_text(raw: str) -> Any:
+    try:
+        return float(raw)
+    except ValueError:
+        return raw  # the schema names it
 
 
 @blueprint.post("/accounts/<account_id>/update")
-def update_account(account_id: str):
-    changes: dict[str, Any] = {}
-    try:
-        if request.form.get("credits", "").strip():
-            changes["credits"] = float(request.form["credits"])
-    except ValueError:
-        return redirect(url_for("web.accounts", error="credits must be a number"))
-    if request.form.get("tier") in TIERS:
+def update_account(account_id: str) -> ResponseReturnValue:
+    changes: dict[str, Any] = {"active": request.form.get("active") == "on"}
+    if request.form.get("credits", "").strip():
+        changes["credits"] = _number_or_text(request.form["credits"].strip())
+    if request.form.get("tier"):
         changes["tier"] = request.form["tier"]
-    mode = request.form.get("mode")
-    if mode is not None:
-        changes["mode"] = mode if mode in RUN_MODES else None
-    changes["active"] = request.form.get("active") == "on"
+    if "mode" in request.form:
+        changes["mode"] = request.form["mode"] or None
+    body, refused = _form_body(AccountUpdate, changes, "web.accounts")
+    if refused:
+        return refused
     try:
-        emulator().accounts.update_account(account_id, changes)
+        emulator().accounts.update_account(account_id, body)
     except ApiError as failure:
         return redirect(url_for("web.accounts", error=failure.message))
     return redirect(url_for("web.accounts"))
 
 
+def _expiry(raw: str) -> str | None:
+    """A ``datetime-local`` form value as RFC 3339 (taken as UTC); anything else is passed on for the schema."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return parse_ts(raw).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return raw
+
+
 @blueprint.post("/keys")
-def create_key():
-    instance = emulator()
-    account_id = request.form.get("account") or g.account["id"]
-    scopes = [scope for scope in request.form.getlist("scopes") if scope in ALL_SCOPES]
+def create_key() -> ResponseReturnValue:
+    scopes = request.form.getlist("scopes")
     if not scopes:
         return redirect(url_for("web.accounts", error="choose at least one scope"))
-    expires_at = None
-    raw_expiry = request.form.get("expires_at", "").strip()
-    if raw_expiry:
-        try:
-            expires_at = parse_ts(raw_expiry)
-        except ValueError:
-            return redirect(url_for("web.accounts", error="the expiry must be a date and time"))
+    body, refused = _form_body(KeyCreate, {"account": request.form.get("account") or g.account.id,
+                                           "name": request.form.get("name", "").strip() or None, "scopes": scopes,
+                                           "expires_at": _expiry(request.form.get("expires_at", ""))},
+                               "web.accounts")
+    if refused:
+        return refused
     try:
-        key = instance.accounts.create_key(account_id, name=request.form.get("name", "").strip()[:200] or None,
-                                           scopes=scopes, expires_at=expires_at)
+        key, secret = emulator().accounts.create_key(body)
     except ApiError as failure:
         return redirect(url_for("web.accounts", error=failure.message))
-    return redirect(url_for("web.accounts", reveal=_remember_secret(f"key {key['name']} ({key['id']})", key["key"])))
+    return redirect(url_for("web.accounts", reveal=_remember_secret(f"key {key.name} ({key.id})", secret)))
 
 
 @blueprint.post("/keys/<key_id>/revoke")
-def revoke_key(key_id: str):
+def revoke_key(key_id: str) -> ResponseReturnValue:
     try:
         emulator().accounts.revoke_key(key_id)
     except ApiError as failure:
@@ -370,75 +400,76 @@ def revoke_key(key_id: str):
 
 
 @blueprint.post("/keys/<key_id>/rotate")
-def rotate_key(key_id: str):
+def rotate_key(key_id: str) -> ResponseReturnValue:
     try:
-        key = emulator().accounts.rotate_key(key_id)
+        key, secret = emulator().accounts.rotate_key(key_id)
     except ApiError as failure:
         return redirect(url_for("web.accounts", error=failure.message))
-    return redirect(url_for("web.accounts", reveal=_remember_secret(f"rotated key {key['name']} ({key['id']})",
-                                                                    key["key"])))
+    return redirect(url_for("web.accounts", reveal=_remember_secret(f"rotated key {key.name} ({key.id})", secret)))
 
 
 # ---------------------------------------------------------------------- webhooks
 
 @blueprint.get("/webhooks")
-def webhooks():
+def webhooks() -> ResponseReturnValue:
     service = emulator().webhooks
-    return render_template("webhooks.html", webhooks=service.list(g.account["id"]), events=SUBSCRIBABLE,
+    return render_template("webhooks.html", webhooks=service.of_account(g.account.id), events=SUBSCRIBABLE,
                            revealed=_take_secret(), error=request.args.get("error"),
                            sent=request.args.get("sent"))
 
 
 @blueprint.post("/webhooks")
-def create_webhook():
-    body = {"url": request.form.get("url", "").strip(), "events": request.form.getlist("events"),
-            "description": request.form.get("description", "").strip() or None}
-    try:
-        webhook = emulator().webhooks.create(g.account["id"], body)
-    except ApiError as failure:
-        return redirect(url_for("web.webhooks", error=failure.message))
-    return redirect(url_for("web.webhooks", reveal=_remember_secret(f"webhook {webhook['url']}", webhook["secret"])))
+def create_webhook() -> ResponseReturnValue:
+    body, refused = _form_body(WebhookCreate, {
+        "account": g.account.id, "url": request.form.get("url", "").strip(),
+        "events": request.form.getlist("events") or None,
+        "description": request.form.get("description", "").strip() or None}, "web.webhooks")
+    if refused:
+        return refused
+    webhook, secret = emulator().webhooks.create(body)
+    return redirect(url_for("web.webhooks", reveal=_remember_secret(f"webhook {webhook.url}", secret)))
 
 
-def _webhook(webhook_id: str) -> dict:
+def _webhook(webhook_id: str) -> WebhookRecord:
     try:
-        return emulator().webhooks.get(webhook_id, g.account["id"])
+        return emulator().webhooks.get(webhook_id, g.account.id)
     except ApiError:
-        abort(404, f"There is no webhook {webhook_id} in account {g.account['id']}.")
+        abort(404, f"There is no webhook {webhook_id} in account {g.account.id}.")
 
 
 @blueprint.get("/webhooks/<webhook_id>")
-def webhook(webhook_id: str):
+def webhook(webhook_id: str) -> ResponseReturnValue:
     service = emulator().webhooks
     hook = _webhook(webhook_id)
-    page = service.deliveries({"page_size": "50", **{k: v for k, v in request.args.items() if k == "cursor"}},
-                              request.base_url, webhook_id=webhook_id)
-    return render_template("webhook.html", webhook=service.view(hook), page=page, events=SUBSCRIBABLE,
+    values = {"page_size": "50", **{name: value for name, value in request.args.items() if name == "cursor"}}
+    page = service.deliveries(Paging.model_validate(values), values, request.base_url, render.delivery,
+                              webhook_id=webhook_id).as_dict()
+    return render_template("webhook.html", webhook=hook, page=page, events=SUBSCRIBABLE,
                            error=request.args.get("error"))
 
 
 @blueprint.post("/webhooks/<webhook_id>/update")
-def update_webhook(webhook_id: str):
+def update_webhook(webhook_id: str) -> ResponseReturnValue:
     _webhook(webhook_id)
-    body = {"url": request.form.get("url", "").strip(), "events": request.form.getlist("events"),
-            "description": request.form.get("description", "").strip() or None,
-            "is_active": request.form.get("is_active") == "on"}
-    try:
-        emulator().webhooks.update(webhook_id, body)
-    except ApiError as failure:
-        return redirect(url_for("web.webhook", webhook_id=webhook_id, error=failure.message))
+    body, refused = _form_body(WebhookUpdate, {
+        "url": request.form.get("url", "").strip(), "events": request.form.getlist("events"),
+        "description": request.form.get("description", "").strip() or None,
+        "is_active": request.form.get("is_active") == "on"}, "web.webhook", webhook_id=webhook_id)
+    if refused:
+        return refused
+    emulator().webhooks.update(webhook_id, body)
     return redirect(url_for("web.webhook", webhook_id=webhook_id))
 
 
 @blueprint.post("/webhooks/<webhook_id>/test")
-def test_webhook(webhook_id: str):
+def test_webhook(webhook_id: str) -> ResponseReturnValue:
     _webhook(webhook_id)
     emulator().webhooks.send_test(webhook_id)
     return redirect(url_for("web.webhooks", sent=webhook_id))
 
 
 @blueprint.post("/webhooks/<webhook_id>/delete")
-def delete_webhook(webhook_id: str):
+def delete_webhook(webhook_id: str) -> ResponseReturnValue:
     _webhook(webhook_id)
     emulator().webhooks.delete(webhook_id)
     return redirect(url_for("web.webhooks"))
@@ -447,17 +478,17 @@ def delete_webhook(webhook_id: str):
 # ---------------------------------------------------------------------- credits
 
 @blueprint.get("/credits")
-def credits():
+def credits() -> ResponseReturnValue:
     instance = emulator()
-    account = instance.accounts.get_account(g.account["id"])
-    return render_template("credits.html", account=account, ledger=instance.credits.ledger(account["id"]),
+    account = instance.accounts.get_account(g.account.id)
+    return render_template("credits.html", account=account, ledger=instance.credits.ledger(account.id),
                            rates=(instance.settings.cpu_rate, instance.settings.memory_rate))
 
 
 # ---------------------------------------------------------------------- device login
 
 @blueprint.route("/device", methods=["GET", "POST"])
-def device():
+def device() -> ResponseReturnValue:
     service = emulator().device_login
     user_code = (request.values.get("user_code") or "").strip().upper()
     outcome = error = None
@@ -467,7 +498,7 @@ def device():
                 service.deny(user_code)
                 outcome = "denied"
             else:
-                service.approve(user_code, g.account["id"])
+                service.approve(user_code, g.account.id)
                 outcome = "approved"
         except ApiError as failure:
             error = failure.message

@@ -1,7 +1,6 @@
 """The project's own tests: the emulator's pytest plugin gives them a Vilvik to talk to."""
 
 import pytest
-
 from route_planner import RoutePlanner
 
 
