@@ -195,7 +195,8 @@ class EmulatorServer:
     ``app`` is the bare Flask app (in-process transports call it directly, with no
     Host check); what the socket serves is that app inside the server's middleware.
     ``allowed_hosts`` adds names to the ones the Host check accepts (see
-    :class:`~vilvik_emulator.guard.HostPolicy`).
+    :class:`~vilvik_emulator.guard.HostPolicy`); ``idle_timeout`` is the seconds a
+    connection may stay silent, ``max_threads`` how many requests may run at once.
     """
 
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *,
