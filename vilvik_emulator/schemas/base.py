@@ -72,7 +72,18 @@ def primitive(name: str, python_type: Any, description: str, **constraints: Any)
     annotated = Annotated[python_type, Field(**constraints)]
     schema = TypeAdapter(annotated).json_schema(schema_generator=OpenApiJsonSchema)
     PRIMITIVES[name] = {**schema, "description": description}
-    return Annotated[python_type, Field(**constraints), WithJsonSchema({PRIMITIVE_MARK: name})]
+    return Annotated[python_type, Field(**constraints), _PrimitiveSchema(name)]
+
+
+class _PrimitiveSchema:
+    """Stands for a published primitive in a generated schema: a fresh mark every time (pydantic 2.7,
+    our floor, hands out and then edits the very dict a ``WithJsonSchema`` holds)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {PRIMITIVE_MARK: self.name}
 
 
 #: stands for ``{"$ref": "#/components/schemas/<name>"}`` until the document is assembled (pydantic
