@@ -290,7 +290,14 @@ def field_errors(error: ValidationError, *, prefix: str = "", drop_tags: int = 0
         messages = merged.setdefault(field, [])
         if message not in messages:
             messages.append(message)
-    return [{"field": field, "message": " or ".join(messages)} for field, messages in merged.items()]
+    return [{"field": field, "message": _either(messages)} for field, messages in merged.items()]
+
+
+def _either(messages: list[str]) -> str:
+    """One message for a value no branch of a union took: "must be an integer or a list"."""
+    if len(messages) > 1 and all(message.startswith("must be ") for message in messages):
+        return "must be " + " or ".join(message.removeprefix("must be ") for message in messages)
+    return " or ".join(messages)
 
 
 def parse_body(model: type[Model] | TypeAdapter[Any], body: Any, *, prefix: str = "", drop_tags: int = 0) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
 from .base import RequestBody, pattern_message
 
@@ -52,6 +52,11 @@ class GeneRange(RequestBody):
 
 
 GeneSpaceEntry = Number | None | GeneRange | Annotated[list[Number | None], Field(min_length=1)]
+
+
+def _pair(value: Any) -> Any:
+    """A JSON array arrives as a list; strict validation wants the tuple the schema describes."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def ga_field(documented_default: Any, description: str, **constraints: Any) -> Any:
@@ -129,8 +134,8 @@ class GaParameters(RequestBody):
     stop_criteria: StopCriterion | Annotated[list[StopCriterion], Field(min_length=1)] | None = ga_field(
         None, "`reach_<fitness>`, `saturate_<generations>`, `time_<seconds>`, `evaluations_<count>`, or a list "
               "of them.")
-    parallel_processing: Annotated[StrictInt, Field(ge=0)] | Annotated[tuple[Literal["thread", "process"], Annotated[
-        StrictInt, Field(ge=0)] | None], Field(strict=False)] | None = ga_field(
+    parallel_processing: Annotated[Annotated[StrictInt, Field(ge=0)] | tuple[Literal["thread", "process"], Annotated[
+        StrictInt, Field(ge=0)] | None], BeforeValidator(_pair)] | None = ga_field(
         None, "Workers for the fitness function: a count of threads, or `[\"thread\"|\"process\", count]`.")
     random_seed: StrictInt | None = ga_field(None, "Same parameters and seed, same outcome.")
 
