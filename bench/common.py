@@ -18,10 +18,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -98,7 +98,7 @@ class ServerProcess:
         return [sys.executable, "-m", "vilvik_emulator", "serve", *storage,
                 "--port", str(self.port), "--mode", self.mode, "--api-key", self.api_key, *self.extra_args]
 
-    def start(self, attempts: int = 3) -> "ServerProcess":
+    def start(self, attempts: int = 3) -> ServerProcess:
         for attempt in range(attempts):
             try:
                 return self._start_once()
@@ -107,11 +107,11 @@ class ServerProcess:
                     raise
         raise AssertionError("unreachable")
 
-    def _start_once(self) -> "ServerProcess":
+    def _start_once(self) -> ServerProcess:
         self.port = free_port()
         self._lines = []
         self._banner_done.clear()
-        self._stderr_file = tempfile.TemporaryFile("w+")
+        self._stderr_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read and closed in stop()
         spawned = time.perf_counter()
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=self._stderr_file, text=True,
@@ -190,7 +190,7 @@ class ServerProcess:
         self.process = None
         return code
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -344,7 +344,7 @@ class Latency:
     max: float
 
     @classmethod
-    def of(cls, samples: list[float], warmup: int) -> "Latency":
+    def of(cls, samples: list[float], warmup: int) -> Latency:
         return cls(len(samples), warmup, percentile(samples, 0.50), percentile(samples, 0.99),
                    statistics.fmean(samples), max(samples))
 

@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
@@ -62,7 +63,7 @@ class ElasticDispatcher(ThreadedTaskDispatcher):
         self.maximum = maximum
         self.set_thread_count(minimum)
 
-    def add_task(self, task) -> None:
+    def add_task(self, task: Any) -> None:
         with self.lock:
             self.queue.append(task)
             self.queue_cv.notify()
@@ -93,7 +94,8 @@ class _DropConnections:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         dropped = False
 
-        def checking_start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+        def checking_start_response(status: str, headers: list[tuple[str, str]],
+                                    exc_info: Any = None) -> Callable[[bytes], object]:
             nonlocal dropped
             if any(name == DROPPED_HEADER for name, _ in headers):
                 dropped = True
@@ -118,7 +120,8 @@ class _RequestLog:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
 
-        def logging_start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+        def logging_start_response(status: str, headers: list[tuple[str, str]],
+                                   exc_info: Any = None) -> Callable[[bytes], object]:
             query = environ.get("QUERY_STRING")
             target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
             log.info('%s "%s %s %s" %s %.1f ms', environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD"),
@@ -173,7 +176,7 @@ class _Channel(HTTPChannel):
 class _Server(TcpWSGIServer):
     channel_class = _Channel
 
-    def __init__(self, *args, emulator_version: str, **kwargs) -> None:
+    def __init__(self, *args: Any, emulator_version: str, **kwargs: Any) -> None:
         self.emulator_version = emulator_version
         super().__init__(*args, **kwargs)
 

@@ -51,10 +51,10 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -119,10 +119,10 @@ class _InPlaceTable(Table):
         self._update_table(updater)
 
     def raw_document(self, key: str) -> dict | None:
-        return self._read_table().get(key)
+        return cast(dict | None, self._read_table().get(key))
 
-    def raw_documents(self):
-        return self._read_table().values()
+    def raw_documents(self) -> Iterable[dict]:
+        return cast(Iterable[dict], self._read_table().values())
 
     def delete_document(self, key: str) -> None:
         def updater(table: dict) -> None:
@@ -132,7 +132,7 @@ class _InPlaceTable(Table):
 
     def detach_documents(self) -> dict:
         """Empty the table in O(1): its documents are handed back, not freed here."""
-        tables = self._storage.read() or {}
+        tables = cast(dict, self._storage.read() or {})
         documents = tables.get(self.name, {})
         tables[self.name] = {}
         self._storage.write(tables)
@@ -189,7 +189,7 @@ def private_directory(path: Path) -> None:
         os.chmod(directory, 0o700)
 
 
-def _open_private(path: Path, flags: int, mode: str):
+def _open_private(path: Path, flags: int, mode: str) -> IO[Any]:
     """``open()`` for a file only the user may read, whatever the umask."""
     fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
     os.fchmod(fd, 0o600)
@@ -284,6 +284,10 @@ class _Reaper:
     DELAY = 0.05
 
     def __init__(self) -> None:
+        self.start_afresh()
+
+    def start_afresh(self) -> None:
+        """Forget any queue, lock and thread (a forked child inherits them in any state)."""
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -323,7 +327,7 @@ class _Reaper:
 
 _reaper = _Reaper()
 # A forked child gets the reaper's lock in whatever state it was and none of its thread.
-os.register_at_fork(after_in_child=_reaper.__init__)
+os.register_at_fork(after_in_child=_reaper.start_afresh)
 
 
 class Store:
@@ -353,8 +357,8 @@ class Store:
         self._file_bytes = 0
         self._last_write = 0.0
         self._first_unwritten: float | None = None
-        self._journal = None
-        self._lock_handle = None
+        self._journal: IO[bytes] | None = None
+        self._lock_handle: IO[str] | None = None
         self._closing = False
         self._wake_checkpointer = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -484,6 +488,7 @@ class Store:
         return data
 
     def _write_load_cache(self) -> None:
+        assert self.path is not None
         if not self.path.exists():
             return
         fingerprint = self._fingerprint()
@@ -506,6 +511,7 @@ class Store:
         shutil.rmtree(self._files_temporary_dir, ignore_errors=True)
 
     def _acquire_process_lock(self) -> None:
+        assert self.path is not None
         handle = _open_private(self.lock_path, os.O_RDWR, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -588,7 +594,7 @@ class Store:
     def _table(self, name: str) -> _InPlaceTable:
         table = self._tables.get(name)
         if table is None:
-            table = self._tables[name] = self._db.table(name, cache_size=0)
+            table = self._tables[name] = cast(_InPlaceTable, self._db.table(name, cache_size=0))
         return table
 
     def _new_key(self, table: str, record_id: str) -> str:
@@ -603,7 +609,7 @@ class Store:
         if op == "put":
             document = record["doc"]
             if orders and document["id"] in keys:
-                self._unorder(name, table.get(doc_id=keys[document["id"]]))
+                self._unorder(name, table.raw_document(keys[document["id"]]))
             table.put_document(record["k"], document)
             keys[document["id"]] = record["k"]
             if self._seq is not None:
@@ -615,7 +621,7 @@ class Store:
             key = keys.pop(record["id"], None)
             if key is not None:
                 if orders:
-                    self._unorder(name, table.get(doc_id=key))
+                    self._unorder(name, table.raw_document(key))
                 table.delete_document(key)
         elif op == "clear":
             # Freeing thousands of documents takes milliseconds a reset should not wait for.
@@ -748,6 +754,7 @@ class Store:
             return
         self.checkpoint()
         with self._lock:
+            assert self._journal is not None and self._lock_handle is not None
             self._write_load_cache()
             self._journal.close()
             self._journal = None
@@ -796,7 +803,7 @@ class Store:
         with self._lock:
             return [document for document in self._rows(table) if predicate(document)]
 
-    def _rows(self, table: str):
+    def _rows(self, table: str) -> Iterable[dict]:
         return self._table(table).raw_documents()
 
     def _documents(self, table: str) -> dict:
