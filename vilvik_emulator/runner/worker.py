@@ -25,11 +25,13 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import linecache
 import logging
 import math
 import multiprocessing
 import os
 import random
+import re
 import resource
 import select
 import signal
@@ -57,7 +59,7 @@ from .isolation import (
     prctl,
     private_proc,
 )
-from .params import CALLBACK_ARITY, pygad_arguments
+from .params import CALLBACK_ARITY, CODE_ROLES, pygad_arguments
 from .processes import kill_tree
 
 PROGRESS_INTERVAL = 0.5
@@ -171,6 +173,8 @@ def load_entry(role: str, source: str, entry: str) -> Any:
     # process pool can ship the user's functions to processes that never loaded it.
     sys.modules[module.__name__] = module
     cloudpickle.register_pickle_by_value(module)
+    # The source is known under its field's name, so a traceback shows the user's lines too.
+    linecache.cache[f"<{role}>"] = (len(source), None, source.splitlines(keepends=True), f"<{role}>")
     try:
         exec(compile(source, f"<{role}>", "exec"), module.__dict__)
     except BaseException as error:
@@ -442,8 +446,106 @@ def _run_user_process(spec: dict, limits: dict, events: int) -> NoReturn:
 
 
 def _error(code: str, message: str, error: BaseException | None = None) -> dict:
-    trace = "".join(traceback.format_exception(error)) if error is not None else ""
+    trace = user_traceback(error) if error is not None else ""
     if trace:
         print(trace, file=sys.stderr)
-    return {"type": "error", "code": code, "message": message[:protocol.MAX_MESSAGE_CHARS],
+    return {"type": "error", "code": code, "message": scrub_paths(message)[:protocol.MAX_MESSAGE_CHARS],
             "traceback": trace[:protocol.MAX_TRACEBACK_CHARS]}
+
+
+# ---------------------------------------------------------------------- what a failed run shows of itself
+#
+# A hosted service shows a failed run's traceback without its own internals (contract
+# §5.1): only the frames of the user's code, each named by its field (``File
+# "<fitness_func>", line 3, in helper``), then the exception. Frames of the emulator,
+# PyGAD, the standard library and site-packages are cut, and no path of this machine
+# appears: the user's code is compiled under the name ``<role>`` (:func:`load_entry`),
+# which is what the frames are kept by.
+
+#: the file names the user's code runs under, one per code field
+USER_FILES = frozenset(f"<{role}>" for role in CODE_ROLES)
+
+
+def _machine_roots() -> list[str]:
+    """Directories of this machine that could show up in an exception's text, longest first."""
+    import site
+    import sysconfig
+
+    roots = {os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix, sys.base_prefix,
+             sys.exec_prefix, *sysconfig.get_paths().values(), *site.PREFIXES}
+    try:
+        roots.update(site.getsitepackages())
+    except AttributeError:  # some virtualenvs' site module has no getsitepackages
+        pass
+    try:
+        roots.add(os.getcwd())  # the job's own directory
+    except OSError:
+        pass
+    roots.add(os.path.expanduser("~"))
+    return sorted((root for root in roots if root and root != os.sep), key=len, reverse=True)
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every directory of this machine it names replaced by ``…``."""
+    for root in _machine_roots():
+        text = text.replace(root, "…")
+    return text
+
+
+def _user_frames(summary: traceback.StackSummary) -> traceback.StackSummary:
+    return traceback.StackSummary.from_list([frame for frame in summary if frame.filename in USER_FILES])
+
+
+def _keep_user_frames(exception: traceback.TracebackException, seen: set[int]) -> None:
+    """Cut every frame that is not the user's code, along the whole chain of causes and contexts."""
+    if id(exception) in seen:
+        return
+    seen.add(id(exception))
+    exception.stack = _user_frames(exception.stack)
+    for chained in (exception.__cause__, exception.__context__):
+        if chained is not None:
+            _keep_user_frames(chained, seen)
+    for member in getattr(exception, "exceptions", None) or ():  # an ExceptionGroup's members
+        _keep_user_frames(member, seen)
+
+
+#: a frame line of a traceback formatted as text (what a process pool sends back)
+REMOTE_FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<name>.*)$', re.MULTILINE)
+#: the file name cloudpickle gives every function it ships by value: in a process pool's worker
+#: that is only the user's fitness function (and what it calls from its own module)
+PICKLED_BY_VALUE = "<dynamic-code>"
+
+
+def _remote_user_frames(text: str) -> list[traceback.FrameSummary]:
+    """The user's frames of a traceback that came back from a process pool as text."""
+    frames = []
+    for match in REMOTE_FRAME.finditer(text):
+        filename = match["file"]
+        if filename == PICKLED_BY_VALUE:
+            filename = "<fitness_func>"
+        if filename in USER_FILES:
+            frames.append(traceback.FrameSummary(filename, int(match["line"]), match["name"]))
+    return frames
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` as the client sees it: the user's frames and the exception lines."""
+    try:
+        exception = traceback.TracebackException.from_exception(error)
+        cause = error.__cause__
+        if type(cause).__name__ == "_RemoteTraceback" and isinstance(getattr(cause, "tb", None), str):
+            # PyGAD's process pool re-raises the fitness function's exception with the
+            # worker's traceback as text in its cause: the user's frames are in there.
+            remote = _remote_user_frames(cause.tb)  # type: ignore[union-attr]
+            exception.stack = traceback.StackSummary.from_list([*_user_frames(exception.stack), *remote])
+            exception.__cause__ = None
+            exception.__suppress_context__ = True
+        _keep_user_frames(exception, set())
+        text = "".join(exception.format())
+        if not exception.stack and not text.startswith("Traceback"):
+            # raised by PyGAD about what the user's code returned (no frame of the user's is
+            # left): still a traceback, as clients look for its header
+            text = "Traceback (most recent call last):\n" + text
+    except Exception:  # a traceback that cannot be formatted must not keep the run from failing
+        text = "".join(traceback.format_exception_only(type(error), error))
+    return scrub_paths(text)
