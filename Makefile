@@ -1,28 +1,29 @@
 # Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+# tools/setup.sh checks the system first (and says exactly what to install), then creates
+# .venv and installs into it under a lock: both may be started at once, in two terminals.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
+#: the official SDK: the banner's snippet needs it (the test extra pins the same version)
+SDK := vilvik==0.5.7
+SETUP := PYTHON='$(PYTHON)' VENV='$(VENV)' SDK='$(SDK)' tools/setup.sh
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' vilvik_emulator/__init__.py)
+WHEEL = dist/vilvik_emulator-$(VERSION)-py3-none-any.whl
 
-.PHONY: serve test bench install install-test clean example-test
+.PHONY: serve test bench install install-test prerequisites dist clean example-test
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# What the system must provide for `make test` (Python with venv, Debian's chromium);
+# as root without a terminal (CI) it is installed, otherwise the command is printed.
+prerequisites:
+	@$(SETUP) prerequisites test
 
-# Reinstall only when the project's metadata changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+install:
+	@$(SETUP) install serve
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(VENV)/.installed $@
-
-install: $(VENV)/.installed
-
-install-test: $(VENV)/.installed-test
+install-test:
+	@$(SETUP) install test
 
 serve: install
 	$(BIN)/vilvik-emulator serve $(ARGS)
@@ -34,14 +35,21 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/run_all.py
 
+# The wheel an outside project installs (README: "Installing it in your project").
+dist: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@echo "built $(WHEEL)"
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
 
 # The example client project: a fresh venv, the emulator installed from this repository
-# as an outsider would (a built wheel, not editable), and the project's own tests.
+# as an outsider would, from the wheel `make dist` builds (not editable, so it also proves
+# the package ships everything it needs), exactly as examples/client-project/README.md says.
 EXAMPLE := examples/client-project
-example-test: $(BIN)/python
+example-test: dist
 	rm -rf $(EXAMPLE)/.venv
 	$(PYTHON) -m venv $(EXAMPLE)/.venv
-	$(EXAMPLE)/.venv/bin/python -m pip install --quiet . 'vilvik==0.5.7' 'pytest>=7' -e $(EXAMPLE)
+	cd $(EXAMPLE) && .venv/bin/python -m pip install --quiet ../../$(WHEEL) -e '.[test]'
 	cd $(EXAMPLE) && .venv/bin/python -m pytest -q -p no:cacheprovider

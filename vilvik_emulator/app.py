@@ -29,6 +29,21 @@ API_PREFIX = "/api/v1/"
 #: the connection without a response, the in-process adapter raises a connection error
 DROPPED_HEADER = "X-Vilvik-Emulator-Dropped"
 CONTROL_BODY_LIMIT = 1 << 30
+#: dashboard endpoints that answer JSON to the dashboard's own scripts
+DASHBOARD_JSON_ENDPOINTS = ("web.submission_status",)
+
+
+def looks_like_api_call() -> bool:
+    """A request meant for the API: it carries a key (``Authorization: Bearer``) or asks
+    for JSON rather than HTML, as the SDK, ``vilvik login`` and most scripts do."""
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return True
+    return request.accept_mimetypes.best == "application/json"
+
+
+def api_prefix_hint() -> str:
+    """What to say to an API call that missed ``/api/v1`` (the most common slip: a base URL without it)."""
+    return f"the API lives under /api/v1: use the base URL {request.host_url}api/v1"
 
 
 def create_app(emulator: Emulator | None = None, settings: Settings | None = None) -> Flask:
@@ -54,6 +69,11 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
+        if is_dashboard() and request.endpoint not in DASHBOARD_JSON_ENDPOINTS and looks_like_api_call():
+            # A client whose base URL lacks /api/v1 would otherwise get a dashboard page
+            # (the SDK reads its HTML as an empty list) or a bare 405.
+            g.misdirected = True
+            raise ApiError("not_found", f"no such endpoint: {request.method} {request.path}; {api_prefix_hint()}")
         if request.path.startswith(API_PREFIX):
             fault = emulator.faults.match(request.method, request.path)
             if fault is not None:
@@ -113,13 +133,13 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> ResponseReturnValue:
-        if is_dashboard():
+        if is_dashboard() and not g.get("misdirected"):
             return render_error(error.status, error.message)
         return reply(error.body(g.get("request_id", "")), error.status, error.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:
-        if is_dashboard():
+        if is_dashboard() and not g.get("misdirected"):
             return render_error(error.code or 500, error.description or error.name)
         if isinstance(error, MethodNotAllowed):
             allowed = sorted(set(error.valid_methods or ()))
@@ -127,7 +147,8 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
                                   f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
                                   headers={"Allow": ", ".join(allowed)})
         elif isinstance(error, NotFound):
-            translated = ApiError("not_found", f"no such endpoint: {request.method} {request.path}")
+            hint = "" if request.path.startswith((API_PREFIX, "/_emulator/")) else f"; {api_prefix_hint()}"
+            translated = ApiError("not_found", f"no such endpoint: {request.method} {request.path}{hint}")
         elif isinstance(error, RequestEntityTooLarge):
             translated = ApiError("payload_too_large", f"the body is larger than the limit of "
                                                        f"{request.max_content_length} bytes")
