@@ -12,7 +12,7 @@ SETUP := PYTHON='$(PYTHON)' VENV='$(VENV)' SDK='$(SDK)' tools/setup.sh
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' vilvik_emulator/__init__.py)
 WHEEL = dist/vilvik_emulator-$(VERSION)-py3-none-any.whl
 
-.PHONY: serve test bench install install-test prerequisites dist clean example-test
+.PHONY: serve test bench install install-test prerequisites dist clean example-test lint test-lowest
 
 # What the system must provide for `make test` (Python with venv, Debian's chromium);
 # as root without a terminal (CI) it is installed, otherwise the command is printed.
@@ -42,7 +42,30 @@ dist: install
 	@echo "built $(WHEEL)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) .pytest_cache build dist *.egg-info
+
+# Lint and types, as CI runs them (`make test` runs this first).
+lint: install-test
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
+
+# The floors in pyproject.toml, proved: the lowest Python the package allows (3.10) and every
+# runtime dependency pinned to its floor (.ci/lowest_constraints.py), running the tests that
+# exercise those libraries (HTTP layer, schemas, store, runner, SDK end to end).
+LOWEST_PYTHON ?= $(shell command -v python3.10 || ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+LOWEST_VENV ?= .venv-lowest
+LOWEST_TESTS ?= tests/test_sdk_e2e.py tests/test_submissions.py tests/test_results.py \
+	tests/test_openapi.py tests/test_store.py tests/test_runner_messages.py tests/test_lists.py \
+	tests/test_idempotency.py tests/test_webhooks.py tests/test_server.py \
+	tests/test_control_plane.py tests/test_imports.py tests/test_auth.py tests/test_code_uploads.py
+test-lowest:
+	@test -n "$(LOWEST_PYTHON)" || { echo "make test-lowest needs Python 3.10 (e.g. apt-get install python3.10, or pyenv install 3.10)"; exit 1; }
+	test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_PYTHON) .ci/lowest_constraints.py pyproject.toml > $(LOWEST_VENV)/constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e '.[test]'
+	$(LOWEST_VENV)/bin/python -m pip check
+	$(LOWEST_VENV)/bin/python -m pytest -n 2 -p no:cacheprovider $(LOWEST_TESTS)
 
 # The example client project: a fresh venv, the emulator installed from this repository
 # as an outsider would, from the wheel `make dist` builds (not editable, so it also proves
