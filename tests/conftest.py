@@ -36,9 +36,13 @@ def openapi_checker(vilvik_emulator_server) -> OpenApiChecker:
 
 @pytest.fixture
 def control(vilvik_emulator, openapi_checker):
-    """The plugin's control handle, with its responses checked against the document too."""
-    vilvik_emulator.session.hooks["response"].append(lambda response, *args, **kwargs: openapi_checker.check(response))
-    return vilvik_emulator
+    """The plugin's control handle, with its responses checked against the document too
+    (the hook comes off after the test: the plugin's session is shared by every test)."""
+    hooks = vilvik_emulator.session.hooks["response"]
+    hook = lambda response, *args, **kwargs: openapi_checker.check(response)  # noqa: E731
+    hooks.append(hook)
+    yield vilvik_emulator
+    hooks.remove(hook)
 
 
 @pytest.fixture

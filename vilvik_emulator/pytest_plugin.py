@@ -52,11 +52,25 @@ def vilvik_emulator_server() -> Iterator[EmulatorServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def _vilvik_control_session(vilvik_emulator_server: EmulatorServer) -> Iterator[requests.Session]:
+    """One keep-alive connection to the session's server for every test's reset, instead of
+    a new connection per test. ``trust_env`` is off: the server is on loopback, so no proxy
+    or ``.netrc`` applies, and looking them up costs more than the reset itself."""
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 @pytest.fixture
-def vilvik_emulator(vilvik_emulator_server: EmulatorServer,
+def vilvik_emulator(vilvik_emulator_server: EmulatorServer, _vilvik_control_session: requests.Session,
                     request: pytest.FixtureRequest) -> Iterator[EmulatorControl]:
     server = vilvik_emulator_server
-    control = EmulatorControl(server.url, api_key=server.emulator.default_api_key)
+    control = EmulatorControl(server.url, api_key=server.emulator.default_api_key,
+                              session=_vilvik_control_session)
     control.reset()
     mode = _marked_mode(request)
     if mode is not None:
