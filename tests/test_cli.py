@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 from helpers import EXAMPLE
@@ -181,3 +184,103 @@ def test_seed_data_and_export_on_exit(tmp_path):
         assert server.terminate() == 0
     exported = json.loads((tmp_path / "out.json").read_text())
     assert [row["name"] for row in exported["tables"]["submissions"].values()] == ["seeded"]
+
+
+# ---------------------------------------------------------------------- a newcomer's slips (issue 15)
+
+DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo.json"
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+def test_export_into_a_pipe_closed_early_is_quiet(tmp_path):
+    """``export - | head``: the reader leaving is nobody's error (not 'cannot reach' the server)."""
+    assert DEMO.stat().st_size > 2 * 65536  # more than a pipe holds, so the writer sees it close
+    database = str(tmp_path / "db.json")
+
+    def export_into_head(*target: str) -> subprocess.CompletedProcess:
+        command = f'"{sys.executable}" -m vilvik_emulator export - {" ".join(target)} | head -c 10; ' \
+                  'exit "${PIPESTATUS[0]}"'
+        return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+
+    server = ServeProcess("--db", database, "--seed-data", str(DEMO)).start()
+    try:
+        through_the_server = export_into_head("--url", server.url)
+    finally:
+        assert server.terminate() == 0
+    on_the_file = export_into_head("--db", database)
+    for piped in (through_the_server, on_the_file):
+        assert piped.stderr == "" and len(piped.stdout) == 10 and piped.stdout.startswith("{"), piped
+        assert piped.returncode == 141  # 128 + SIGPIPE, as `yes | head` ends
+
+
+def test_an_out_of_range_port_is_one_line_and_writes_nothing(tmp_path):
+    for args, env in ((["--port", "99999"], {}), ([], {"VILVIK_EMULATOR_PORT": "70000"})):
+        refused = subprocess.run([sys.executable, "-m", "vilvik_emulator", "serve", *args], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert refused.returncode == 2
+        assert refused.stderr.count("\n") == 1 and "must be between 0 and 65535" in refused.stderr, refused.stderr
+    assert _files(tmp_path) == []
+
+
+def test_a_refused_start_writes_nothing(tmp_path):
+    """A taken port is found before the database is opened: no new db.json, and an existing
+    one (with its files) is left exactly as it was."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        fresh = subprocess.run([sys.executable, "-m", "vilvik_emulator", "serve", "--port", port], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+        assert fresh.returncode == 1 and fresh.stderr == f"vilvik-emulator: cannot listen on 127.0.0.1:{port}: " \
+                                                        "Address already in use\n"
+        assert _files(tmp_path) == []
+        ServeProcess("--db", str(tmp_path / "db.json")).start().terminate()
+        before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)}
+        again = subprocess.run([sys.executable, "-m", "vilvik_emulator", "serve", "--port", port, "--db",
+                                str(tmp_path / "db.json")], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1
+        assert {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)} == before
+
+
+def test_a_refused_database_leaves_no_lock_file(tmp_path):
+    (tmp_path / "db.json").write_text("{not json")
+    for command in (["serve", "--port", "0"], ["keys", "list"], ["export", "-"]):
+        refused = cli(*command, "--db", str(tmp_path / "db.json"))
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "is not a valid TinyDB JSON file" in refused.stderr
+        assert _files(tmp_path) == ["db.json"], command
+
+
+def test_keys_list_columns_fit_their_values(tmp_path):
+    database = str(tmp_path / "db.json")
+    long_name = "the nightly job of the routing team"
+    created = cli("keys", "create", "--db", database, "--name", long_name, "--scopes", "results:read")
+    assert created.returncode == 0, created.stderr
+    header, *rows = cli("keys", "list", "--db", database).stdout.splitlines()
+    assert len(rows) == 2 and any(long_name in row for row in rows)  # not cut short
+    starts = [header.index(name) for name in ("account", "prefix", "status", "name", "scopes")]
+    for row in rows:
+        for start in starts:  # every value starts under its heading, after a gap of two spaces
+            assert row[start - 2:start] == "  " and row[start] != " ", (header, row)
+
+
+def test_every_command_and_option_has_help():
+    from vilvik_emulator.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, name: str):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {choice.dest for choice in action._choices_actions}
+                assert helped == set(action.choices), f"{name}: commands without help"
+                for sub_name, sub in action.choices.items():
+                    yield from walk(sub, f"{name} {sub_name}")
+            elif action.help is None:
+                yield f"{name} {'/'.join(action.option_strings) or action.dest}"
+
+    parser, _ = build_parser()
+    assert list(walk(parser, "vilvik-emulator")) == []
+    shown = cli("keys", "create", "--help")
+    assert shown.returncode == 0 and "a name to recognise the key by" in shown.stdout

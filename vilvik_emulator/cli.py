@@ -20,8 +20,8 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -136,39 +136,53 @@ def _raise_descriptor_limit() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Check everything, bind the port, then open the database: a start that is refused
+    (a bad flag, a taken port, an unreadable seed) writes nothing."""
     started = time.perf_counter()
     from .emulator import Emulator
-    from .server import EmulatorServer
+    from .server import EmulatorServer, bind
 
     try:
         settings = build_settings(args)
     except ValueError as error:
         return _fail(str(error), 2)
+    if not 0 <= settings.port <= 65535:
+        return _fail(f"--port must be between 0 and 65535 (0 picks a free one), not {settings.port}", 2)
     if settings.host not in LOOPBACK and not settings.admin_token:
         settings.admin_token = secrets.token_urlsafe(24)
     seed = None
     if args.seed_data:
+        from .schemas import parse_body
+        from .schemas.control import SnapshotImport
+
         try:
-            seed = json.loads(Path(args.seed_data).read_text())
+            seed = parse_body(SnapshotImport, json.loads(Path(args.seed_data).read_text()))
         except (OSError, ValueError) as error:
             return _fail(f"cannot read --seed-data {args.seed_data}: {error}")
+        except ApiError as error:
+            return _fail(f"--seed-data {args.seed_data} is not a snapshot: {error.message}")
+    address = f"[{settings.host}]" if ":" in settings.host else settings.host
+    try:
+        sock = bind(settings.host, settings.port)
+    except (OSError, OverflowError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        reason = reason.split(" (while attempting to bind", 1)[0]  # socket.create_server names the address again
+        return _fail(f"cannot listen on {address}:{settings.port}: {reason}")
     try:
         emulator = Emulator(settings)
     except StoreError as error:
+        sock.close()
         return _fail(str(error))
     _raise_descriptor_limit()
     try:
         if seed is not None:
-            OfflineControl(emulator).import_snapshot(seed)
+            emulator.import_snapshot(seed)
         server = EmulatorServer(emulator, settings.host, settings.port, log_requests=args.log_requests,
-                                allowed_hosts=allowed_hosts(args))
+                                allowed_hosts=allowed_hosts(args), sock=sock)
     except (ValueError, ApiError) as error:
         emulator.close()
+        sock.close()
         return _fail(f"--seed-data {args.seed_data} is not a snapshot: {getattr(error, 'message', error)}")
-    except OSError as error:
-        emulator.close()
-        address = f"[{settings.host}]" if ":" in settings.host else settings.host
-        return _fail(f"cannot listen on {address}:{settings.port}: {error.strerror or error}")
     emulator.store.annotate_lock({"url": server.url})
     emulator.start()
 
@@ -257,6 +271,8 @@ def _with_target(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
             return action(EmulatorControl(url, admin_token=args.admin_token))
         except ControlError as error:
             return _fail(f"{error.status} {error.code}: {error.message}")
+        except BrokenPipeError:
+            raise  # our reader left (export - | head), not the server: main() ends quietly
         except OSError as error:
             return _fail(f"cannot reach {url}: {error}")
 
@@ -273,6 +289,8 @@ def _with_target(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         return _fail(str(error))
     try:
         return action(OfflineControl(emulator))
+    except BrokenPipeError:
+        raise
     except Exception as error:  # an ApiError or ValueError from the services
         return _fail(getattr(error, "message", None) or str(error))
     finally:
@@ -289,16 +307,22 @@ def keys_command(args: argparse.Namespace) -> int:
             scopes = [scope.strip() for scope in args.scopes.split(",")] if args.scopes else None
             _print(control.create_key(args.account, scopes=scopes, name=args.name, expires_at=args.expires_at))
         elif args.keys_command == "list":
-            rows = control.keys(args.account)
-            print(f"{'id':18} {'account':18} {'prefix':13} {'status':8} {'name':16} scopes")
-            for row in rows:
-                print(f"{row['id']:18} {row['account_id']:18} {row['prefix']:13} {row['status']:8} "
-                      f"{(row['name'] or '')[:16]:16} {','.join(row['scopes'])}")
+            print(key_table(control.keys(args.account)), end="")
         else:
             _print(control.revoke_key(args.key_id))
         return 0
 
     return _with_target(args, act)
+
+
+def key_table(keys: list[dict]) -> str:
+    """The ``keys list`` table: every column as wide as its widest value, two spaces apart."""
+    header = ("id", "account", "prefix", "status", "name", "scopes")
+    rows = [header] + [(key["id"], key["account_id"], key["prefix"], key["status"], key["name"] or "",
+                        ",".join(key["scopes"])) for key in keys]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+    return "".join("  ".join(value.ljust(width) for value, width in zip(row, widths)) + f"  {row[-1]}\n"
+                   for row in rows)
 
 
 def reset_command(args: argparse.Namespace) -> int:
@@ -337,28 +361,29 @@ def import_command(args: argparse.Namespace) -> int:
     return _with_target(args, act)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The command line: every command and option says what it does (``--help``)."""
     parser = argparse.ArgumentParser(prog="vilvik-emulator", description="Local emulator of the Vilvik API.")
     parser.add_argument("--version", action="version", version=f"vilvik-emulator {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(commands)
 
     keys = commands.add_parser("keys", help="create, list or revoke API keys")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = key_commands.add_parser("create", help="create a key (its secret is printed once)")
     create.add_argument("--account", help="account id (default: the default account)")
     create.add_argument("--scopes", help="comma-separated scopes (default: all)")
-    create.add_argument("--name")
-    create.add_argument("--expires-at", help="ISO-8601 expiry")
+    create.add_argument("--name", help="a name to recognise the key by (default: key)")
+    create.add_argument("--expires-at", help="ISO-8601 expiry, e.g. 2030-01-01T00:00:00Z (default: never)")
     listing = key_commands.add_parser("list", help="list keys (never their secrets)")
-    listing.add_argument("--account")
+    listing.add_argument("--account", help="only this account's keys (default: every account's)")
     revoke = key_commands.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", help="the key's id (key_..., as keys list shows it)")
     for sub in (create, listing, revoke):
         _target_parser(sub)
 
     reset = commands.add_parser("reset", help="stop jobs and clear the state (or one account's)")
-    reset.add_argument("--account")
+    reset.add_argument("--account", help="clear only this account's data (default: everything)")
     _target_parser(reset)
     export = commands.add_parser("export", help="write a snapshot of the whole state")
     export.add_argument("file", help="output file, or - for stdout")
@@ -368,15 +393,27 @@ def main(argv: list[str] | None = None) -> int:
     _target_parser(load)
     from .intercept import command as exec_command  # light: intercept/ defers requests and the app
 
-    exec_parser = exec_command.add_parser(commands)
+    exec_command.add_parser(commands)
+    return parser, commands
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser, commands = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["exec"]:  # its own parsing: serve flags, then the command after --
-        return exec_command.main(exec_parser, commands.choices["serve"], argv[1:])
-    args = parser.parse_args(argv)
     handlers = {"serve": serve, "keys": keys_command, "reset": reset_command, "export": export_command,
                 "import": import_command}
-    return handlers[args.command](args)
+    try:
+        if argv[:1] == ["exec"]:  # its own parsing: serve flags, then the command after --
+            from .intercept import command as exec_command
+
+            return exec_command.main(commands.choices["exec"], commands.choices["serve"], argv[1:])
+        args = parser.parse_args(argv)
+        return handlers[args.command](args)
+    except BrokenPipeError:
+        # The reader of our output left (``export - | head``): nothing went wrong here, so
+        # no message; stdout goes to /dev/null so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

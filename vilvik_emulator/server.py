@@ -185,6 +185,12 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: a free port), for :class:`EmulatorServer`'s ``sock``:
+    ``serve`` binds before it opens the database, so a taken port writes nothing."""
+    return socket.create_server((host, port), family=_family(host), backlog=1024)
+
+
 def _connection_limit() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -199,18 +205,20 @@ class EmulatorServer:
     Host check); what the socket serves is that app inside the server's middleware.
     ``allowed_hosts`` adds names to the ones the Host check accepts (see
     :class:`~vilvik_emulator.guard.HostPolicy`); ``idle_timeout`` is the seconds a
-    connection may stay silent, ``max_threads`` how many requests may run at once.
+    connection may stay silent, ``max_threads`` how many requests may run at once;
+    ``sock`` is a socket :func:`bind` made on ``host``:``port`` (the server binds one otherwise).
     """
 
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *,
                  log_requests: bool = False, allowed_hosts: Iterable[str] = (),
-                 idle_timeout: int = IDLE_TIMEOUT, max_threads: int = MAX_THREADS) -> None:
+                 idle_timeout: int = IDLE_TIMEOUT, max_threads: int = MAX_THREADS,
+                 sock: socket.socket | None = None) -> None:
         self.emulator = emulator
         self.app = create_app(emulator)
         self._host = host
         # Bind here, in the caller's thread, so a taken port is an OSError the caller
         # can report or a test can see.
-        self._socket = socket.create_server((host, port), family=_family(host), backlog=1024)
+        self._socket = sock if sock is not None else bind(host, port)
         self.policy = HostPolicy.for_bind(host, self._socket.getsockname()[0], allowed_hosts)
         wsgi: Callable = HostGuard(_DropConnections(self.app), self.policy, emulator.version)
         if log_requests:

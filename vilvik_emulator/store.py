@@ -371,7 +371,11 @@ class Store:
             self._check_schema()
             return
         self.files_dir = self.path.parent / f"{self.path.stem}.files"
-        self._open_file()
+        try:
+            self._open_file()
+        except BaseException:
+            self._abandon_open()
+            raise
         if checkpoint_interval > 0:
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, args=(checkpoint_interval,),
@@ -439,6 +443,18 @@ class Store:
             self._last_write = self._first_unwritten = time.monotonic()
         if self.files_dir.exists():
             os.chmod(self.files_dir, 0o700)  # a database from before files were private
+
+    def _abandon_open(self) -> None:
+        """After an open that failed (a corrupt or newer file): release the lock and
+        remove its file, so a refused database leaves nothing behind."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._lock_handle is not None:
+            self.lock_path.unlink(missing_ok=True)
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
 
     def _load_file(self) -> dict[str, dict[str, Any]]:
         assert self.path is not None

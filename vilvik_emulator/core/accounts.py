@@ -91,7 +91,7 @@ class AccountService:
         """The account a body names (the default one when it names none), else a 422 naming ``field``."""
         account = self.find(account_id or DEFAULT_ACCOUNT_ID)
         if account is None:
-            raise field_error(field, f"no account {account_id!r}")
+            raise field_error(field, f"is {account_id!r}, which is not an account")
         return account
 
     def list_accounts(self) -> list[AccountRecord]:
