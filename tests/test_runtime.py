@@ -15,6 +15,7 @@ from helpers import NEVER_RETURNS, SPHERE, alive, error_code
 from serve_process import ServeProcess
 
 from vilvik_emulator.runner.processes import descendants
+from vilvik_emulator.testing import ControlError
 
 SMALL = {"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 3, "num_generations": 8,
          "sol_per_pop": 6, "random_seed": 11}
@@ -277,8 +278,10 @@ def test_cancel_keeps_the_row_as_cancelled_with_a_log(api, control, tmp_path):
     # a cancelled run has no result (contract §7); its output is kept for the control plane and the dashboard
     assert cancelled["result_id"] is None
     assert api.get("results/", params={"submission_id": created["id"]}).json()["results"] == []
-    log = control.session.get(f"{control.url}/_emulator/submissions/{created['id']}/log", timeout=30)
-    assert log.status_code == 200 and "working" in log.text
+    assert "working" in control.log(created["id"])
+    with pytest.raises(ControlError) as missing:
+        control.log("sub_doesnotexist")
+    assert missing.value.status == 404 and missing.value.code == "not_found"
 
 
 # ---------------------------------------------------------------------- re-execute and continue

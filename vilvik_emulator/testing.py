@@ -264,3 +264,14 @@ class EmulatorControl:
     def cancel(self, submission_id: str) -> dict:
         """Stop a job and keep it as ``cancelled`` (the website's cancel button)."""
         return self.request("POST", f"submissions/{submission_id}/cancel")
+
+    def log(self, submission_id: str) -> str:
+        """The captured output (stdout, stderr, the traceback) of a run. A failed or cancelled
+        run has no result to carry its ``log.txt`` (contract §7), so this is where it is kept."""
+        headers = {"X-Admin-Token": self.admin_token} if self.admin_token else {}
+        response = self.session.get(f"{self.url}/_emulator/submissions/{submission_id}/log", headers=headers,
+                                    timeout=60)
+        if response.status_code >= 400:
+            error = response.json().get("error", {})
+            raise ControlError(response.status_code, error.get("code", ""), error.get("message", ""), {})
+        return response.text
