@@ -163,9 +163,38 @@ class DraftBuilder:
         return placeholders
 
     def pygad_rules(self, parameters: dict[str, Any], code: dict[str, str], errors: FieldErrors) -> None:
-        """The code's entries exist with usable signatures, and PyGAD's constructor accepts the whole run."""
-        placeholders = self.placeholders(code, errors)
+        """The code's entries exist with usable signatures, and PyGAD's constructor accepts the whole run.
+
+        The verdict depends on the parameters and the code alone, so it is remembered for
+        recent pairs: the same run created again (a test suite, a benchmark, a retry under a
+        new key) skips the compile and PyGAD's constructor, about a third of a create."""
         errors.raise_if_any()
-        pygad_check(parameters, placeholders, errors)
+        key = _verdict_key(parameters, code)
+        verdict = _VERDICTS.get(key) if key is not None else None
+        if verdict is None:
+            found = FieldErrors()
+            placeholders = self.placeholders(code, found)
+            if not found:
+                pygad_check(parameters, placeholders, found)
+            verdict = tuple(found.details)
+            if key is not None:
+                if len(_VERDICTS) >= VERDICTS_KEPT:
+                    _VERDICTS.clear()
+                _VERDICTS[key] = verdict
+        errors.details.extend(dict(detail) for detail in verdict)
         errors.raise_if_any()
+
+
+#: how many (parameters, code) verdicts are remembered, and the largest key worth keeping
+VERDICTS_KEPT = 256
+VERDICT_KEY_LIMIT = 64 * 1024
+_VERDICTS: dict[str, tuple[dict[str, str], ...]] = {}
+
+
+def _verdict_key(parameters: dict[str, Any], code: dict[str, str]) -> str | None:
+    """An exact key (``repr`` tells a tuple from a list and 1 from 1.0), or None when too large."""
+    if sum(len(source) for source in code.values()) > VERDICT_KEY_LIMIT:
+        return None
+    key = repr((sorted(parameters.items()), sorted(code.items())))
+    return key if len(key) <= VERDICT_KEY_LIMIT else None
 
