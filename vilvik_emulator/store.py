@@ -60,6 +60,8 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from .threads import supervised
+
 SCHEMA_VERSION = 1
 LOAD_CACHE_FORMAT = 1
 #: a database file at least this large has what it loaded exempted from the collector
@@ -302,27 +304,28 @@ class _Reaper:
     def _put(self, item: dict | list | Path) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="vilvik-store-reaper", daemon=True)
-                self._thread.start()
+                # supervised: a burst that fails is logged and the next one runs (issue "Hardening" #5)
+                self._thread = supervised("vilvik-store-reaper", self._run, threading.Event())
         self._queue.put(item)
 
-    def _run(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            time.sleep(self.DELAY)
-            with contextlib.suppress(queue.Empty):
-                while True:  # one delay for everything that arrived meanwhile, not one per item
-                    items.append(self._queue.get_nowait())
-            while items:
-                item = items.pop()
-                if isinstance(item, Path):
-                    shutil.rmtree(item, ignore_errors=True)
-                    continue
-                pop = item.popitem if isinstance(item, dict) else item.pop
-                while item:
-                    for _ in range(min(self.BATCH, len(item))):
-                        pop()
-                    time.sleep(0)  # let a request in between two batches
+    def _run(self) -> bool:
+        """One burst: wait for something to free, then free everything that arrived meanwhile."""
+        items = [self._queue.get()]
+        time.sleep(self.DELAY)
+        with contextlib.suppress(queue.Empty):
+            while True:  # one delay for everything that arrived meanwhile, not one per item
+                items.append(self._queue.get_nowait())
+        while items:
+            item = items.pop()
+            if isinstance(item, Path):
+                shutil.rmtree(item, ignore_errors=True)
+                continue
+            pop = item.popitem if isinstance(item, dict) else item.pop
+            while item:
+                for _ in range(min(self.BATCH, len(item))):
+                    pop()
+                time.sleep(0)  # let a request in between two batches
+        return True
 
 
 _reaper = _Reaper()
@@ -361,6 +364,7 @@ class Store:
         self._lock_handle: IO[str] | None = None
         self._closing = False
         self._wake_checkpointer = threading.Event()
+        self._stop_checkpointer = threading.Event()
         self._checkpointer: threading.Thread | None = None
         #: the file's fingerprint when the load cache read at open matched it
         self._cached_fingerprint: bytes | None = None
@@ -377,10 +381,10 @@ class Store:
             self._abandon_open()
             raise
         if checkpoint_interval > 0:
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, args=(checkpoint_interval,),
-                name="vilvik-store-checkpoint", daemon=True)
-            self._checkpointer.start()
+            # supervised: a checkpoint that fails (a full disk) is logged and retried, never the end of checkpoints
+            self._checkpointer = supervised("vilvik-store-checkpoint",
+                                            functools.partial(self._checkpoint_step, checkpoint_interval),
+                                            self._stop_checkpointer)
 
     # ------------------------------------------------------------------ opening
 
@@ -734,34 +738,36 @@ class Store:
             self.rotated_journal_path.unlink(missing_ok=True)
             self._file_bytes = len(payload)
 
-    def _checkpoint_loop(self, interval: float) -> None:
-        """Checkpoint when the journal is large, when writes pause, or when changes get old.
+    def _checkpoint_step(self, interval: float) -> bool:
+        """One round of the checkpointer: checkpoint when the journal is large, when writes
+        pause, or when changes get old; False once the store closes.
 
         Rewriting a large database every few seconds would stall requests for nothing:
         the journal already makes every write durable.
         """
-        while True:
-            self._wake_checkpointer.wait(interval / 2)
-            self._wake_checkpointer.clear()
-            if self._closing:
-                return
-            if self._journal_bytes == 0:
-                continue
-            now = time.monotonic()
-            large = self._journal_bytes > max(CHECKPOINT_MIN_BYTES, self._file_bytes // 4)
-            # A pause is a good moment, unless rewriting a big file for a few changes
-            # (a key's last use) would cost far more than the changes: those wait.
-            worth_it = self._file_bytes < CHECKPOINT_MIN_BYTES or self._journal_bytes * 64 >= self._file_bytes
-            quiet = now - self._last_write >= interval and worth_it
-            old = self._first_unwritten is not None and now - self._first_unwritten >= CHECKPOINT_MAX_AGE
-            if large or quiet or old:
-                self.checkpoint()
+        self._wake_checkpointer.wait(interval / 2)
+        self._wake_checkpointer.clear()
+        if self._closing:
+            return False
+        if self._journal_bytes == 0:
+            return True
+        now = time.monotonic()
+        large = self._journal_bytes > max(CHECKPOINT_MIN_BYTES, self._file_bytes // 4)
+        # A pause is a good moment, unless rewriting a big file for a few changes
+        # (a key's last use) would cost far more than the changes: those wait.
+        worth_it = self._file_bytes < CHECKPOINT_MIN_BYTES or self._journal_bytes * 64 >= self._file_bytes
+        quiet = now - self._last_write >= interval and worth_it
+        old = self._first_unwritten is not None and now - self._first_unwritten >= CHECKPOINT_MAX_AGE
+        if large or quiet or old:
+            self.checkpoint()
+        return True
 
     def close(self) -> None:
         """Stop the background checkpointer, checkpoint if anything changed, and release the database lock."""
         if self._closing:
             return
         self._closing = True
+        self._stop_checkpointer.set()
         self._wake_checkpointer.set()
         if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
             self._checkpointer.join(timeout=30)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 import uuid
@@ -40,6 +41,7 @@ from .accounts import AccountService
 from .pagination import CursorCodec, Page, paginate
 from .records import DeliveryRecord, SubmissionRecord, WebhookEventRecord, WebhookRecord
 
+log = logging.getLogger("vilvik_emulator")
 WEBHOOKS = WebhookRecord.table
 EVENTS_OUTBOX = WebhookEventRecord.table
 DELIVERIES = DeliveryRecord.table
@@ -246,6 +248,8 @@ class WebhookService:
     def _attempt(self, row: WebhookEventRecord, generation: int) -> None:
         try:
             self._send(row, generation)
+        except Exception:  # a pool's future would keep the error to itself: say it (the row stays due)
+            log.exception("delivering webhook event %s (%s) failed", row.event_id, row.event_type)
         finally:
             with self._condition:
                 self._in_flight.discard(row.id)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..threads import supervised
 from . import protocol
 from .processes import kill_tree, tree_usage
 from .spawner import Spawner, TemplateError
@@ -123,20 +124,22 @@ class Runner:
         self._queue: collections.deque[_Job] = collections.deque()
         self._running: dict[str, _Job] = {}
         self._stopping = False
+        self._stopped = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self.spawner = Spawner(namespaces)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="vilvik-dispatcher", daemon=True)
-        self._dispatcher.start()
+        # supervised: a round that fails is logged and the next one runs (issue "Hardening" #5)
+        self._dispatcher = supervised("vilvik-dispatcher", self._dispatch_step, self._stopped)
         self.spawner.start()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting work and stop every running job (queued ones stay queued)."""
         with self._condition:
             self._stopping = True
+            self._stopped.set()
             self._queue.clear()
             running = list(self._running.values())
             self._condition.notify_all()
@@ -214,17 +217,24 @@ class Runner:
 
     # ------------------------------------------------------------------ dispatching
 
-    def _dispatch_loop(self) -> None:
-        while True:
-            with self._condition:
-                while not self._stopping and (not self._queue or len(self._running) >= self._pool_size()):
-                    self._condition.wait()
-                if self._stopping:
-                    return
-                job = self._queue.popleft()
-                self._running[job.spec.submission_id] = job
+    def _dispatch_step(self) -> bool:
+        """Start the next queued job once a slot is free; False once the runner stops."""
+        with self._condition:
+            while not self._stopping and (not self._queue or len(self._running) >= self._pool_size()):
+                self._condition.wait()
+            if self._stopping:
+                return False
+            job = self._queue.popleft()
+            self._running[job.spec.submission_id] = job
+        try:
             threading.Thread(target=self._execute, args=(job,), daemon=True,
                              name=f"vilvik-job-{job.spec.submission_id}").start()
+        except BaseException:  # no thread (none left to start): the job goes back first in line
+            with self._condition:
+                self._running.pop(job.spec.submission_id, None)
+                self._queue.appendleft(job)
+            raise
+        return True
 
     def _execute(self, job: _Job) -> None:
         submission_id = job.spec.submission_id
