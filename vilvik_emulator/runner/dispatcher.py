@@ -17,7 +17,6 @@ Whatever goes wrong here, a job gets an outcome and the runner keeps serving.
 from __future__ import annotations
 
 import collections
-import fcntl
 import json
 import logging
 import os
@@ -41,8 +40,6 @@ log = logging.getLogger("vilvik_emulator.runner")
 
 SAMPLE_SECONDS = 0.25
 READ_BYTES = 1 << 20
-PIPE_BYTES = 1 << 20  # fewer wake-ups for a flood of output or a big result (the unprivileged maximum)
-F_SETPIPE_SZ = 1031
 STOP_TIMEOUT = 10.0
 
 
@@ -285,30 +282,21 @@ class _Monitor:
     def run(self) -> Outcome:
         spec = self.job.spec
         workdir = tempfile.mkdtemp(prefix=f"vilvik-job-{spec.submission_id}-")
-        pipes = {name: os.pipe() for name in ("events", "output", "status")}
-        for name in ("events", "output"):
-            try:
-                fcntl.fcntl(pipes[name][1], F_SETPIPE_SZ, PIPE_BYTES)
-            except OSError:
-                pass
-        readers = [pipes[name][0] for name in ("events", "output", "status")]
-        for descriptor in readers:
-            os.set_blocking(descriptor, False)
+        readers: tuple[int, ...] = ()
         try:
             with open(os.path.join(workdir, protocol.SPEC_FILE), "w") as handle:
                 json.dump(spec.payload(), handle)
             self.mark("spawn")
             try:
-                self.pid, self.pidfd = self.spawner.spawn(
-                    {"limits": self.limits, "workdir": workdir},
-                    [pipes["events"][1], pipes["output"][1], pipes["status"][1], self.spawner.lifeline_reader])
+                # the job's pipes come from the template, whose spare process holds their write ends
+                self.pid, self.pidfd, readers = self.spawner.spawn({"limits": self.limits, "workdir": workdir})
             except TemplateError as error:
                 return self._failed("worker_crashed", f"could not start a worker: {error}")
-            finally:
-                for name in pipes:  # the supervisor holds the write ends now
-                    os.close(pipes[name][1])
             self.mark("spawned")
-            return self._follow(*readers, workdir)
+            for descriptor in readers:
+                os.set_blocking(descriptor, False)
+            events, output, status = readers
+            return self._follow(events, output, status, workdir)
         finally:
             for descriptor in readers:
                 os.close(descriptor)

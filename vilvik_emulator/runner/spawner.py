@@ -8,9 +8,9 @@ emulator needs no ``if __name__ == "__main__":`` guard). It gets the job environ
 does not reach it) and one end of a socketpair, its only line to the server. It is
 started in the background when the runner starts; the first job waits for it to be ready.
 
-The **lifeline** is a pipe whose write end only the server holds: every supervisor gets
-the read end and kills its job when it reads end-of-file, which happens exactly when the
-server process dies, however it dies.
+The **lifeline** is a pipe whose write end only the server holds: the template inherits
+the read end and every supervisor gets it, and kills its job when it reads end-of-file,
+which happens exactly when the server process dies, however it dies.
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ from .isolation import job_environment
 log = logging.getLogger("vilvik_emulator.runner")
 
 READY_TIMEOUT = 120.0
-BOOT = ("import json, sys\n"
+#: not dumpable before anything else (PR_SET_DUMPABLE is 4): while numpy and PyGAD import,
+#: a process of the same user could otherwise take the socket through ptrace or pidfd_getfd
+BOOT = ("import ctypes\n"
+        "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+        "import json, sys\n"
         "sys.path[:] = json.loads(sys.argv[3])\n"
         "from vilvik_emulator.runner.template import main\n"
-        "main(int(sys.argv[1]), sys.argv[2] == 'namespaces')\n")
+        "main(int(sys.argv[1]), sys.argv[2] == 'namespaces', int(sys.argv[4]))\n")
 
 
 class TemplateError(RuntimeError):
@@ -92,13 +96,14 @@ class Spawner:
 
     # ------------------------------------------------------------------ requests
 
-    def spawn(self, request: dict, descriptors: list[int]) -> tuple[int, int]:
-        """Start a job's supervisor: ``(pid, pidfd)``. The template died before? It is restarted once."""
+    def spawn(self, request: dict) -> tuple[int, int, tuple[int, int, int]]:
+        """Start a job: ``(pid, pidfd)`` of its supervisor and the read ends of its events, output
+        and status pipes. The template died before? It is restarted once."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     self._ensure()
-                    reply, received = self._ask({"op": "spawn", **request}, descriptors)
+                    reply, received = self._ask({"op": "spawn", **request}, [])
                     break
                 except (OSError, EOFError, ValueError) as error:
                     log.warning("the job template (pid %s) stopped answering (%s); starting a new one",
@@ -107,11 +112,12 @@ class Spawner:
                     self.restarts += 1
                     if attempt == 2:
                         raise TemplateError(f"the job template stopped answering: {error}") from error
-        if reply.get("op") != "spawned" or not isinstance(reply.get("pid"), int) or len(received) != 1:
+        if reply.get("op") != "spawned" or not isinstance(reply.get("pid"), int) or len(received) != 4:
             for descriptor in received:
                 os.close(descriptor)
             raise TemplateError(f"the job template could not start the job: {reply.get('error') or reply}")
-        return reply["pid"], received[0]
+        pidfd, events, output, status = received
+        return reply["pid"], pidfd, (events, output, status)
 
     def sweep(self) -> None:
         """Have the template kill orphans a dead supervisor handed it (a job whose supervisor was killed)."""
@@ -145,8 +151,10 @@ class Spawner:
         mode = "namespaces" if self.namespaces_wanted else "plain"
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", BOOT, str(theirs.fileno()), mode, json.dumps(sys.path)],
-                pass_fds=(theirs.fileno(),), env=job_environment(os.environ), cwd="/", start_new_session=True,
+                [sys.executable, "-c", BOOT, str(theirs.fileno()), mode, json.dumps(sys.path),
+                 str(self.lifeline_reader)],
+                pass_fds=(theirs.fileno(), self.lifeline_reader), env=job_environment(os.environ), cwd="/",
+                start_new_session=True,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except OSError as error:
             ours.close()

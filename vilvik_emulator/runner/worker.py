@@ -1,14 +1,18 @@
 """The worker: the only place a client's code runs, in processes of its own.
 
-The job template (:mod:`.template`) forks :func:`supervise` once per job. That process
-is the job's **supervisor** and never runs user code: it takes a session of its own,
-becomes a child subreaper (and, where the kernel allows, the init of a new PID
-namespace with a ``/proc`` that shows only the job), points stdout/stderr at the
-server's capture pipe and forks the process that runs the user's code under the job's
-limits. When that process ends, however it ends (a result, an exception, ``os._exit``, a
-segfault), the supervisor kills whatever the job left behind, reaps it all and reports
-on its own status pipe how the process ended and what the job used, as the kernel
-counted it (``getrusage(RUSAGE_CHILDREN)``): the user's process never holds that pipe.
+The job template (:mod:`.template`) forks :func:`supervise` once per job, ahead of the
+job: a *spare* is ready before the next job arrives. That process is the job's
+**supervisor** and never runs user code: it takes a session of its own, becomes a child
+subreaper (and, where the kernel allows, the init of a new PID namespace with a
+``/proc`` that shows only the job) and forks the process that will run the user's code.
+That process warms itself up (:func:`warm_up`) and waits for its job on the *order*
+pipe, which only the template writes to, once: the job's limits and working directory.
+Then it reads the job's spec, points stdout/stderr at the capture pipe, takes the
+job's limits and runs the code. When it ends, however it ends (a result, an exception,
+``os._exit``, a segfault), the supervisor kills whatever the job left behind, reaps it
+all and reports on its own status pipe how the process ended and what the job used, as
+the kernel counted it (``getrusage(RUSAGE_CHILDREN)``): the user's process never holds
+that pipe.
 
 The user's process reports over the events pipe (frames of :mod:`.protocol`):
 
@@ -40,6 +44,7 @@ import tempfile
 import time
 import traceback
 import types
+import warnings
 from typing import Any, NoReturn
 
 import cloudpickle
@@ -317,54 +322,83 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
     }
 
 
-def supervise(limits: dict, workdir: str, events: int, output: int, status: int, lifeline: int,
-              namespaced: bool) -> NoReturn:
-    """The supervisor, forked by the template for one job (see the module docstring)."""
+WARM_UP_SPEC = {
+    "parameters": {"num_generations": 2, "sol_per_pop": 4, "num_genes": 2, "num_parents_mating": 2,
+                   "random_seed": 1},
+    "code": {"fitness_func": "def fitness_func(ga, solution, index):\n    return -float(sum(solution * solution))\n",
+             "fitness_func_entry": "fitness_func"},
+}
+
+
+def warm_up() -> None:
+    """Run one tiny job in this process, so the next job finds what a first run fills.
+
+    In the template: PyGAD's first ``GA`` in a process imports and compiles what later
+    ones reuse; without this each job would pay it again (about 3 ms). In a spare job
+    process (:func:`_run_user_process`): the pages a run writes to (reference counts of
+    PyGAD's and numpy's objects, the allocator's) are copied from the template now,
+    before the job arrives, instead of one copy-on-write fault at a time during it.
+    Warnings are ignored (so none is marked as already shown for the jobs), the logger
+    the run attached is taken off again, and the global random generators end as a run
+    left them in the template: seeded with the same seed.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_ga(WARM_UP_SPEC)
+    logging.getLogger("pygad").handlers.clear()
+    sys.modules.pop("vilvik_user_fitness_func", None)
+
+
+def supervise(namespaced: bool, lifeline: int, status: int, order: int, events: int, output: int) -> NoReturn:
+    """A job's supervisor, forked by the template before the job arrives (see the module docstring).
+
+    It sets up the job's containment and forks the job's process, which waits for its
+    job on ``order``; then it waits for that process to end and reports on ``status``.
+    """
     try:
-        spec_path = os.path.join(workdir, protocol.SPEC_FILE)
-        with open(spec_path, "rb") as handle:  # read before the job's code can touch it
-            spec = json.loads(handle.read())
-        os.unlink(spec_path)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        close_descriptors_except({events, output, status, lifeline})  # the template's socket above all
+        close_descriptors_except({lifeline, status, order, events, output})  # the template's socket above all
         os.setsid()
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job stay ours to kill
         if namespaced:
             private_proc()
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
-        diagnostics = os.dup(2)  # the server's stderr, for the supervisor's own failures
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        os.close(output)
-        os.chdir(workdir)
-        # temporary files go where everything of the job goes: removed with it
-        os.environ["TMPDIR"] = workdir
-        tempfile.tempdir = None
+        os.close(null)
         wake_reader, wake_writer = os.pipe()
         os.set_blocking(wake_writer, False)
         signal.signal(signal.SIGCHLD, lambda number, frame: None)  # only to wake the select below
         signal.set_wakeup_fd(wake_writer)
+        # what the job's process used getting ready, written by it before any user code runs:
+        # the job is not billed for the warm-up
+        setup_reader, setup_writer = os.pipe()
+        supervisor = os.getpid()
         user = os.fork()
         if user == 0:
-            _run_user_process(spec, limits, events)
-        os.close(events)
-        os.dup2(null, 1)  # the capture pipe reaches its end when the job's last process does
-        os.dup2(diagnostics, 2)
+            os.close(setup_reader)
+            _run_user_process(supervisor, order, events, output, setup_writer)
+        # Only the job's process holds the capture and events pipes: they reach their end
+        # when the job's last process does. Stdout stays /dev/null, stderr the server's.
+        for descriptor in (order, events, output, setup_writer):
+            os.close(descriptor)
         ended = _wait_for(user, lifeline, wake_reader)
         _end_the_job(namespaced)
         if ended is None:  # the server is gone: nobody to report to
             os._exit(0)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the job, all reaped
+        used = children.ru_utime + children.ru_stime
         report: dict = {"type": "exit", "usage": {
-            "cpu_seconds": round(children.ru_utime + children.ru_stime, 4),
+            "cpu_seconds": round(used - _setup_seconds(setup_reader, used), 4),
             "peak_memory_mb": round(children.ru_maxrss / 1024, 1)}}
         if os.WIFSIGNALED(ended):
             report["signal"] = os.WTERMSIG(ended)
         else:
             report["exitcode"] = os.waitstatus_to_exitcode(ended)
-        Reporter(status).send(report)
+        try:
+            Reporter(status).send(report)
+        except BrokenPipeError:  # a spare the template let go before any job: nobody to report to
+            pass
     except BaseException:
         traceback.print_exc()
         os._exit(70)
@@ -405,21 +439,73 @@ def _end_the_job(namespaced: bool) -> None:
             return
 
 
-def _run_user_process(spec: dict, limits: dict, events: int) -> NoReturn:
-    """The process that runs the job: reports a result or an error, then exits."""
+def _setup_seconds(setup: int, used: float) -> float:
+    """The CPU the job's process used before its job (0 if it never got that far)."""
+    os.set_blocking(setup, False)
     try:
+        seconds = float(os.read(setup, 64) or 0)
+    except (OSError, ValueError):
+        return 0.0
+    return min(max(seconds, 0.0), used) if math.isfinite(seconds) else 0.0
+
+
+def _receive_order(order: int) -> dict | None:
+    """The job, as the template writes it once and closes the pipe: ``None`` if it closed it with none."""
+    data = b""
+    while chunk := os.read(order, 65536):
+        data += chunk
+    return json.loads(data) if data else None
+
+
+def _run_user_process(supervisor: int, order: int, events: int, output: int, setup: int) -> NoReturn:
+    """The process that runs the job: set up ahead, then given its job; reports a result or an error, then exits.
+
+    Until its job arrives it runs no code of anyone's, has given up every capability and is,
+    like the template and the supervisor, not dumpable: nothing else can open its
+    descriptors or trace it. Its job's pipes were made for it alone.
+    """
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != supervisor:  # the supervisor died before that took effect
+            os._exit(0)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        close_descriptors_except({events})  # the status pipe, the lifeline, the supervisor's own
-        prctl(PR_SET_DUMPABLE, 1)  # the template and supervisor are not; the user's own process may be
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        close_descriptors_except({order, events, output, setup})  # the status pipe, the lifeline, the supervisor's own
         drop_capabilities()
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0, closefd=False), line_buffering=True,
                                       errors="backslashreplace", write_through=True)
         sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
                                       errors="backslashreplace", write_through=True)
+        if not select.select([order], [], [], 0)[0]:  # a job that is already there does not wait for this
+            warm_up()
+        job = _receive_order(order)
+        if job is None:  # a spare the template let go
+            os._exit(0)
+        os.close(order)
+        ready = resource.getrusage(resource.RUSAGE_SELF)  # no code of the job has run yet
+        os.write(setup, repr(ready.ru_utime + ready.ru_stime).encode())
+        os.close(setup)
+        limits, workdir = job["limits"], job["workdir"]
+        spec_path = os.path.join(workdir, protocol.SPEC_FILE)
+        with open(spec_path, "rb") as handle:  # read before the job's code can touch it
+            spec = json.loads(handle.read())
+        os.unlink(spec_path)
+        # stdout and stderr (the objects made above write through to these descriptors) to the capture
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        os.chdir(workdir)
+        # temporary files go where everything of the job goes: removed with it
+        os.environ["TMPDIR"] = workdir
+        tempfile.tempdir = None
+    except BaseException:
+        traceback.print_exc()
+        os._exit(70)
+    try:
+        # what is left open: stdin (/dev/null), the capture on stdout and stderr, the events pipe
+        prctl(PR_SET_DUMPABLE, 1)  # the template and supervisor are not; the user's own process may be
         _limit(limits)
         reporter = Reporter(events)
         try:
