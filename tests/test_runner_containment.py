@@ -302,11 +302,52 @@ def test_the_template_can_be_reached_by_no_name_and_is_no_forkserver(harness):
 
 
 HUNT = """\
-import array, ctypes, json, os, socket, tempfile
+import array, ctypes, json, os, signal, socket, tempfile, time
 
 libc = ctypes.CDLL(None, use_errno=True)
 own = os.getpid()
-findings = {"visible": [], "opened": [], "templates": [], "sent": 0}
+findings = {"visible": [], "parents": {}, "opened": [], "templates": [], "sent": 0,
+            "own_supervisor": os.getppid()}
+
+def try_open(pid):
+    \"\"\"Whether any descriptor of ``pid`` could be opened through /proc or taken with pidfd_getfd.\"\"\"
+    try:
+        descriptors = [int(name) for name in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False, []
+    pidfd = libc.syscall(434, pid, 0)  # pidfd_open
+    opened, grabbed = False, []
+    for descriptor in descriptors:
+        try:  # a pipe or a file through /proc (a socket cannot be opened this way)
+            os.close(os.open(f"/proc/{pid}/fd/{descriptor}", os.O_RDONLY | os.O_NONBLOCK))
+            opened = True
+        except OSError:
+            pass
+        taken = libc.syscall(438, pidfd, descriptor, 0) if pidfd >= 0 else -1  # pidfd_getfd
+        if taken >= 0:
+            opened = True
+            grabbed.append(taken)
+    if pidfd >= 0:
+        os.close(pidfd)
+    return opened, grabbed
+
+# The probe works: a child of this process (same user, dumpable) is open to it.
+ready, told = os.pipe()
+child = os.fork()
+if child == 0:
+    os.close(ready)
+    os.write(told, b"x")
+    time.sleep(60)
+    os._exit(0)
+os.close(told)
+os.read(ready, 1)
+control, grabbed = try_open(child)
+findings["control_opened"] = control
+for descriptor in grabbed:
+    os.close(descriptor)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+
 for entry in os.listdir("/proc"):
     if not entry.isdigit() or int(entry) == own:
         continue
@@ -314,33 +355,26 @@ for entry in os.listdir("/proc"):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             command = handle.read()
-    except OSError:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
         continue
     findings["visible"].append(pid)
+    findings["parents"][pid] = parent
     if b"vilvik_emulator.runner.template" in command:
-        findings["templates"].append(pid)  # the template, or a supervisor (a fork of it)
-    try:
-        descriptors = [int(name) for name in os.listdir(f"/proc/{pid}/fd")]
-    except OSError:
-        continue
-    pidfd = libc.syscall(434, pid, 0)  # pidfd_open
-    for descriptor in descriptors:
-        try:  # a pipe or a file through /proc (a socket cannot be opened this way)
-            os.close(os.open(f"/proc/{pid}/fd/{descriptor}", os.O_RDONLY | os.O_NONBLOCK))
-            findings["opened"].append(pid)
-        except OSError:
-            pass
-        grabbed = libc.syscall(438, pidfd, descriptor, 0) if pidfd >= 0 else -1  # pidfd_getfd
-        if grabbed < 0:
-            continue
+        # a template, or a fork of one: a supervisor, a job's process (of any emulator of this user)
+        findings["templates"].append(pid)
+    opened, grabbed = try_open(pid)
+    if opened:
         findings["opened"].append(pid)
+    for taken in grabbed:
         try:
-            stolen = socket.socket(fileno=grabbed)
+            stolen = socket.socket(fileno=taken)
         except OSError:  # the descriptor changed since it was listed
-            os.close(grabbed)
+            os.close(taken)
             continue
         if stolen.family != socket.AF_UNIX or stolen.type != socket.SOCK_SEQPACKET:
-            stolen.detach()
+            stolen.close()
             continue
         # what the server would send: a job that leaves a mark
         workdir = tempfile.mkdtemp()
@@ -349,21 +383,19 @@ for entry in os.listdir("/proc"):
                        "num_genes": 2, "num_parents_mating": 2},
                        "code": {"fitness_func": "open(" + repr(MARK) + ", 'w').close()\\n" + SPHERE,
                                 "fitness_func_entry": "fitness_func"}}, handle)
-        pipes = [os.pipe() for _ in range(4)]
         request = json.dumps({"op": "spawn", "limits": LIMITS, "workdir": workdir}).encode()
-        fds = array.array("i", [pipes[0][1], pipes[1][1], pipes[2][1], pipes[3][0]])
         try:
-            stolen.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            stolen.sendmsg([request])
             findings["sent"] += 1
         except OSError:
             pass
-        stolen.detach()
+        stolen.close()
 print("FINDINGS " + json.dumps(findings), flush=True)
 """
 
 
-def test_a_job_cannot_reach_the_template(harness, tmp_path):
-    mark = tmp_path / "intruder-ran"
+def hunt(harness: Harness, mark: Path) -> dict:
+    """Run a job that tries to open the descriptors of every process it can see: what it found."""
     source = (f"MARK = {str(mark)!r}\nLIMITS = {LIMITS!r}\nSPHERE = {SPHERE!r}\n\n"
               "def fitness_func(ga_instance, solution, solution_idx):\n"
               + textwrap.indent(HUNT, "    ") + "    return 0.0\n")
@@ -371,20 +403,67 @@ def test_a_job_cannot_reach_the_template(harness, tmp_path):
     assert outcome.status == "succeeded", outcome.error
     line = next(line for line in outcome.log.decode().splitlines() if line.startswith("FINDINGS "))
     findings = json.loads(line[len("FINDINGS "):])
+    findings["parents"] = {int(pid): parent for pid, parent in findings["parents"].items()}
+    assert findings["control_opened"], "the hunt could not even open its own child's descriptors"
+    return findings
+
+
+def spawning_processes(findings: dict, template: int, running: set[int]) -> set[int]:
+    """A template's processes as the hunt saw them: the template, its supervisors and the spare
+    job process waiting below the spare supervisor; not the processes of the jobs that run
+    below the supervisors ``running``."""
+    parents = findings["parents"]
+    supervisors = {pid for pid, parent in parents.items() if parent == template}
+    spares = {pid for pid, parent in parents.items() if parent in supervisors - running}
+    return {template} | supervisors | spares
+
+
+def test_a_job_cannot_reach_the_template(harness, tmp_path):
+    mark = tmp_path / "intruder-ran"
+    findings = hunt(harness, mark)
     template = harness.runner.stats()["template_pid"]
     if harness.runner.stats()["containment"] == "namespaces":
         # its own PID namespace: the supervisor (pid 1) and the job's own processes, nothing else
         assert findings["templates"] == [1] and all(pid < 100 for pid in findings["visible"]), findings
         assert 1 not in findings["opened"], "the supervisor's descriptors must be out of the job's reach"
     else:
-        assert template in findings["templates"], findings  # visible, but none of its (or a supervisor's)
-        assert not set(findings["templates"]) & set(findings["opened"]), findings
+        # Only this emulator's processes are judged: other emulators of this user (another
+        # xdist worker's) run jobs too, forks of their templates, and a job's own processes
+        # are open to other jobs of the same user, as any process of that user is.
+        ours = spawning_processes(findings, template, {findings["own_supervisor"]})
+        assert findings["own_supervisor"] in ours, findings
+        reached = ours & set(findings["opened"])
+        assert not reached, f"a job opened descriptors of the template or its supervisors: {sorted(reached)}"
         if os.geteuid() == 0:  # a job without capabilities cannot touch a process that has them
             assert os.getpid() not in findings["opened"], findings
     # Whatever it grabbed (the server's own end of the template's socket, where the server is
     # visible) the template ignores: a later job proves the template read past the forgery.
     assert harness.run().status == "succeeded"
     assert not mark.exists(), f"the template ran a job for an intruder ({findings['sent']} requests sent)"
+
+
+def test_a_job_cannot_reach_another_emulators_template(tmp_path):
+    """Two emulators of one user (two projects, two xdist workers): a job of the one cannot open
+    the other's template, its supervisors or its spare job process (not dumpable) either."""
+    other = make_harness("subreaper")
+    mine = make_harness("subreaper")
+    try:
+        waiting = other.submit(staged(WAIT_FOR_GO, tmp_path))
+        supervisor = other.pid(waiting)
+        wait_for_file(tmp_path / "ready")
+        assert mine.run().status == "succeeded"
+        findings = hunt(mine, tmp_path / "intruder-ran")
+        theirs = spawning_processes(findings, other.runner.stats()["template_pid"], {supervisor})
+        assert len(theirs) >= 3, findings  # the template, the waiting job's supervisor and the spare's
+        reached = theirs & set(findings["opened"])
+        assert not reached, f"a job opened descriptors of another emulator's template or supervisors: {reached}"
+        (tmp_path / "go").touch()
+        assert other.recorder.outcome(waiting).status == "succeeded"
+        assert other.run().status == "succeeded" and mine.run().status == "succeeded"
+        assert not (tmp_path / "intruder-ran").exists()
+    finally:
+        mine.runner.shutdown()
+        other.runner.shutdown()
 
 
 FORGER = """\
