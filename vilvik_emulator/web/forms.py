@@ -92,6 +92,22 @@ def submission_body(form: Mapping[str, str]) -> dict:
     elif submission_type == "quick_knapsack":
         body.pop("num_genes", None)
         body.update(_knapsack(text("items"), text("dimensions")))
+    elif submission_type == "quick_sklearn_rfc_hyperparameters":
+        body.pop("num_genes", None)
+        if text("dataset_name"):
+            body["dataset_name"] = text("dataset_name")
+        if text("random_state"):
+            body["random_state"] = _integer(text("random_state"))
+        if text("hyperparameters"):  # left out, the schema says it is required
+            try:
+                body["hyperparameters"] = json.loads(text("hyperparameters"))
+            except ValueError:
+                raise ApiError("validation_failed", "hyperparameters is not JSON",
+                               details=[{"field": "hyperparameters", "message": (
+                                   'must be a JSON object, e.g. {"n_estimators": {"tune": true, "min": 10, '
+                                   '"max": 50}, "max_depth": {"fixed": 5}}')}]) from None
+    elif submission_type == "quick_keras_xor_training":
+        body.pop("num_genes", None)
     if text("extra_parameters"):
         try:
             extra = json.loads(text("extra_parameters"))
@@ -161,5 +177,8 @@ def field_errors(error: ApiError) -> dict[str, str]:
             field = "items"
         elif field in ("dimension_names", "dimension_capacities"):
             field = "dimensions"
+        elif field == "hyperparameters" and "." in detail["field"]:
+            # one text box holds them all: say which hyperparameter (and which part of it)
+            errors.setdefault(field, f"{detail['field'].partition('.')[2]}: {detail['message']}")
         errors.setdefault(field, detail["message"])
     return errors

@@ -44,6 +44,14 @@ PARENT_SELECTION_TYPES = ("sss", "rws", "sus", "rank", "random", "tournament", "
 MUTATION_TYPES = ("random", "swap", "inversion", "scramble", "adaptive", "polynomial")
 GENE_TYPES = ("float", "int", "numpy.float32", "numpy.float64", "numpy.int32", "numpy.int64")
 
+#: quick types whose fitness is costly: the form leaves generations and population to their own defaults
+ML_TYPES = ("quick_sklearn_rfc_hyperparameters", "quick_keras_xor_training")
+EXAMPLE_HYPERPARAMETERS = '''{
+  "n_estimators": {"tune": true, "min": 5, "max": 30},
+  "max_depth": {"tune": true, "min": 1, "max": 6},
+  "criterion": {"fixed": "gini"}
+}'''
+
 EXAMPLE_FITNESS = '''def fitness_func(ga_instance, solution, solution_idx):
     """Higher is better: the best solution is all zeros."""
     return -sum(x * x for x in solution)
@@ -180,7 +188,10 @@ def new_submission() -> ResponseReturnValue:
                               "fitness_func_entry": "fitness_func", "num_genes": "5", "num_generations": "100",
                               "sol_per_pop": "10", "integers": "3, 7, 1, 9, 4, 2, 8, 5", "target": "20",
                               "items": "map, 5, 2\ncompass, 8, 1\nwater, 3, 3\nrope, 4, 2",
-                              "dimensions": "weight:5"}
+                              "dimensions": "weight:5", "dataset_name": "iris",
+                              "hyperparameters": EXAMPLE_HYPERPARAMETERS}
+    if values["submission_type"] in ML_TYPES:
+        values.update(num_generations="", sol_per_pop="")
     errors: dict[str, str] = {}
     error = None
     if request.method == "POST":
