@@ -80,6 +80,11 @@ class DraftBuilder:
         """The parent's parameters and code with the body's overrides (``verb``: re-executing or continuing)."""
         errors = FieldErrors()
         given = body.ga_given()
+        # an "import" type is what older databases called an imported run: its children are "new"
+        kind = "new" if parent.submission_type == "import" else parent.submission_type
+        if body.submission_type is not None and body.submission_type != kind:
+            errors.add("submission_type", f"cannot change when {verb} a run: it stays {kind!r} "
+                                          "(create a new submission for another type)")
         for name in FIXED_SHAPE:
             if name in given and given[name] != parent.parameters.get(name):
                 errors.add(name, f"cannot change when {verb} a run (the genome's shape is the parent's)")
@@ -104,8 +109,7 @@ class DraftBuilder:
         code = parent.code if quick else self.code_fields(account, body, parent.code, errors)
         errors.raise_if_any()
         self.pygad_rules(parameters, code, errors)
-        return Draft(meta, "new" if parent.submission_type == "import" else parent.submission_type, parameters,
-                     code, {}, dict(parent.quick_inputs))
+        return Draft(meta, kind, parameters, code, {}, dict(parent.quick_inputs))
 
     # ------------------------------------------------------------------ code
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import ConfigDict, Field, StrictStr, TypeAdapter, model_validator
 
 from .base import (
     AbsoluteUrl,
@@ -83,6 +83,9 @@ def submission_create_adapter() -> TypeAdapter[Any]:
 
 
 SubmissionCreate = submission_create_adapter()
+#: every field a create body can have, whatever its type
+CREATE_FIELDS = frozenset({"submission_type", *NewSubmission.model_fields,
+                           *(name for model in QUICK_SUBMISSIONS.values() for name in model.model_fields)})
 
 
 class SubmissionOverrides(SubmissionMeta, GaParameters, CodeFields):
@@ -95,12 +98,20 @@ class SubmissionOverrides(SubmissionMeta, GaParameters, CodeFields):
 
     model_config = ConfigDict(json_schema_extra=code_rules_schema(required_fitness=False))
 
+    # Accepted so that a client repeating its create body (the SDK's create sends it) is told
+    # the type cannot change, rather than that the field is unknown; the parent's own type is fine.
+    submission_type: Annotated[StrictStr, Field(max_length=100)] | None = Field(default=None, description=(
+        "Only the parent's own type: a run's type never changes (another value is a 422)."))
+
     @model_validator(mode="after")
     def _code_pairs(self) -> SubmissionOverrides:
         return _pairing(self)  # type: ignore[return-value]
 
     def meta_given(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SubmissionMeta.model_fields if name in self.model_fields_set}
+
+
+PATCHABLE = ("name", "description", "visibility", "notification_email", "webhook_url")
 
 
 class SubmissionPatch(RequestBody):
@@ -111,6 +122,17 @@ class SubmissionPatch(RequestBody):
     visibility: Visibility = "private"
     notification_email: Email | None = None
     webhook_url: WebhookUrl | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_patchable(cls, data: Any) -> Any:
+        """A create field says why it cannot change (pydantic would only call it unknown)."""
+        if isinstance(data, dict):
+            fixed = [name for name in data if name not in PATCHABLE and name in CREATE_FIELDS]
+            if fixed:
+                raise FieldProblems([(name, "cannot change once a run is created (re-execute or continue it "
+                                            f"instead); PATCH changes only {', '.join(PATCHABLE)}") for name in fixed])
+        return data
 
 
 # ---------------------------------------------------------------------- filters
