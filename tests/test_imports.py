@@ -3,7 +3,8 @@
 A real ``pygad.GA`` runs here (once per module: the fitness function is defined at
 module level so the SDK can capture its source) and is pushed with ``vilvik.push`` and
 with PyGAD's own ``ga.push_to_vilvik``. The import must be a ``succeeded`` submission
-of type ``import`` whose result is exactly the local outcome, free of credits,
+of type ``new`` with ``imported: true``, whose id is the import record's, whose result is exactly the local
+outcome, free of credits,
 continuable, idempotent, rate-limited per tier on the emulator's clock (429 with
 ``Retry-After``), refused over 5 MiB (413) and when a field is wrong (422 naming it), and
 it must fire no webhook.
@@ -511,7 +512,8 @@ INVALID = [
     "no-num_generations", "no-ga_parameters", "unknown-parameter", "pygad-rule", "num_generations-type",
     "no-fitness_func", "no-code", "does-not-compile", "undetectable-entry", "entry-not-defined", "unknown-role",
     "no-result", "no-best_solution", "best_solution-type", "best_solution_fitness-type",
-    "history-item", "generations_completed-type", "generations_completed-bool", "population-rows", "unknown-result-field", "unknown-field", "long-name", "origin-type"])
+    "history-item", "generations_completed-type", "generations_completed-bool", "population-rows",
+    "unknown-result-field", "unknown-field", "long-name", "origin-type"])
 def test_invalid_imports_are_422_naming_the_field(api, body, make, field):
     response = post_import(api, make(body))
 
@@ -576,3 +578,79 @@ def test_imports_fire_no_webhooks(api, control, local_run, body):
     control.test_webhook(webhook["id"])
     control.drain_deliveries(timeout=30)
     assert [(row["event_type"], row["attempt"]) for row in control.deliveries()] == [("webhook.test", 1)]
+
+
+# ---------------------------------------------------------------------- the record is the submission; the SDK's body
+
+#: the body of the SDK's own import test (vilvik 0.5.7, tests/test_imports_resource.py): no num_genes,
+#: no best_solutions_fitness, no best_solution_generation, no population
+SDK_TEST_BODY = {"name": "x", "ga_parameters": {"num_generations": 1},
+                 "code": {"fitness_func": "def fitness_func(g,s,i): return 0", "fitness_func_entry": "fitness_func"},
+                 "result": {"best_solution": [1.0], "best_solution_fitness": 0.0, "generations_completed": 1}}
+
+
+def test_the_record_id_is_the_new_submissions_id_through_the_sdk(vilvik_client, api, body):
+    record = vilvik_client.imports.create(body)
+
+    submission = vilvik_client.submissions.get(record.id)
+
+    assert submission.id == record.id == record.raw["submission_id"]
+    assert submission.status == "succeeded" and submission.submission_type == "new"
+    assert submission.raw["imported"] is True and submission.raw["source"] == "api"
+    assert submission.raw["result_id"] == record.result_id
+    assert vilvik_client.results.get(record.result_id).submission_id == record.id
+    assert [row["id"] for row in api.get("submissions/", params={"submission_type": "new"}).json()["results"]] \
+        == [record.id]
+    assert api.get("submissions/", params={"submission_type": "import"}).json()["results"] == []
+
+
+def test_the_sdk_tests_minimal_body_is_accepted(vilvik_client, api):
+    record = vilvik_client.imports.create(copy.deepcopy(SDK_TEST_BODY))
+
+    submission = api.get(f"submissions/{record.id}").json()
+    assert submission["status"] == "succeeded" and submission["imported"] is True
+    assert submission["parameters"]["num_genes"] == 1  # from best_solution
+    assert submission["parameters"]["num_generations"] == 1
+    result = api.get(f"results/{record.result_id}").json()
+    assert result["best_solution"] == [1.0]
+    assert float(result["best_solution_fitness"]) == 0.0
+    assert result["generations_completed"] == 1
+    assert result["best_solutions_fitness"] == [0.0]  # absent: the one value known
+    assert result["best_solution_generation"] == 1  # absent: the last generation
+    assert result["stopped_reason"] == "num_generations"
+
+
+@pytest.mark.parametrize("extra", [
+    {"best_solutions_fitness": [-1.0, 0.0]},
+    {"best_solution_generation": 0},
+    {"best_solutions_fitness": [-1.0, 0.0], "best_solution_generation": 1, "best_solution_idx": 0},
+], ids=["history-only", "generation-only", "both"])
+def test_the_optional_result_fields_are_taken_when_sent(api, extra):
+    payload = copy.deepcopy(SDK_TEST_BODY)
+    payload["result"].update(extra)
+
+    created = imported(api, payload)
+
+    result = api.get(f"results/{created['result_id']}").json()
+    assert result["best_solutions_fitness"] == extra.get("best_solutions_fitness", [0.0])
+    assert result["best_solution_generation"] == extra.get("best_solution_generation", 1)
+
+
+def test_num_genes_that_disagrees_with_best_solution_is_422(api):
+    payload = copy.deepcopy(SDK_TEST_BODY)
+    payload["ga_parameters"]["num_genes"] = 3
+
+    response = post_import(api, payload)
+
+    assert_validation_failed(response, "result.best_solution")
+    assert submission_ids(api) == []
+
+
+def test_a_population_row_that_disagrees_with_num_genes_is_422(api, body):
+    payload = copy.deepcopy(body)
+    payload["result"]["population"][2] = payload["result"]["population"][2][:2]
+
+    response = post_import(api, payload)
+
+    assert_validation_failed(response, "result.population.2")
+    assert submission_ids(api) == []

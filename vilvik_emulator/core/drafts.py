@@ -185,7 +185,8 @@ class DraftBuilder:
                 if len(_VERDICTS) >= VERDICTS_KEPT:
                     _VERDICTS.clear()
                 _VERDICTS[key] = verdict
-        errors.details.extend(dict(detail) for detail in verdict)
+        for detail in verdict:  # through add(): an import's errors rename fields as they are added
+            errors.add(detail["field"], detail["message"])
         errors.raise_if_any()
 
 

@@ -93,12 +93,26 @@ class ImportService:
         code = self._code(body, errors)
         named = NamedErrors(errors, self._field_of)
         parameters = complete_parameters(given, named)
+        self._check_genome(outcome, parameters.get("num_genes"), errors)
         if not errors:
             self.drafts.pygad_rules(parameters, code, named)
         errors.raise_if_any()
         with self._lock:  # the limit holds for concurrent imports too
             self.check_rate(account)
             return self._store(account, body, parameters, code, within)
+
+    @staticmethod
+    def _check_genome(outcome: Any, num_genes: Any, errors: FieldErrors) -> None:
+        """The outcome's solutions have the run's genes: an import is continued from them."""
+        if not isinstance(num_genes, int):
+            return
+        if len(outcome.best_solution) != num_genes:
+            errors.add("result.best_solution", f"has {len(outcome.best_solution)} genes, but the run has "
+                                               f"num_genes {num_genes}")
+        for index, row in enumerate(outcome.population or []):
+            if len(row) != num_genes:
+                errors.add(f"result.population.{index}", f"has {len(row)} genes, but the run has num_genes {num_genes}")
+                break
 
     @staticmethod
     def _field_of(field: str) -> str:
