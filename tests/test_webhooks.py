@@ -684,3 +684,58 @@ def test_https_urls_are_accepted_anywhere(control):
     created = control.create_webhook("https://hooks.example.com/vilvik", is_active=False)
 
     assert created["url"] == "https://hooks.example.com/vilvik"
+
+
+# ---------------------------------------------------------------------- event_types and events are one list (§11)
+
+
+@pytest.mark.parametrize("names", [("events",), ("event_types",), ("events", "event_types")],
+                         ids=["events", "event_types", "both"])
+def test_creating_accepts_either_name_and_rows_carry_both(api, control, vilvik_client, names):
+    chosen = ["submission.failed", "result.completed"]
+    created = control.request("POST", "webhooks", json={"url": "http://127.0.0.1:9/hook",
+                                                        **{name: chosen for name in names}})
+
+    assert created["events"] == created["event_types"] == chosen
+    (row,) = api.get("webhooks").json()["results"]
+    assert row["events"] == row["event_types"] == chosen
+    (admin,) = control.webhooks()
+    assert admin["events"] == admin["event_types"] == chosen
+    (listed,) = vilvik_client.webhooks.list()
+    assert listed.event_types == chosen and listed.raw["event_types"] == listed.raw["events"] == chosen
+
+
+def test_an_update_accepts_either_name(control):
+    created = control.create_webhook("http://127.0.0.1:9/hook")
+
+    updated = control.update_webhook(created["id"], event_types=["submission.cancelled"])
+
+    assert updated["events"] == updated["event_types"] == ["submission.cancelled"]
+    updated = control.update_webhook(created["id"], events=["submission.succeeded"])
+    assert updated["events"] == updated["event_types"] == ["submission.succeeded"]
+
+
+def test_the_two_names_with_different_lists_are_422(control):
+    from vilvik_emulator.testing import ControlError
+
+    with pytest.raises(ControlError) as raised:
+        control.request("POST", "webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["submission.failed"],
+                                                  "event_types": ["result.completed"]})
+
+    assert raised.value.status == 422
+    assert [detail["field"] for detail in raised.value.payload["error"]["details"]] == ["event_types"]
+    assert control.webhooks() == []
+
+
+@pytest.mark.vilvik_mode("manual")
+def test_a_patched_webhook_url_gets_the_runs_events(api, control, receiver):
+    """PATCH /submissions changes who hears of a run (contract §5.3a): the events go to the new URL."""
+    created = api.create(**SMALL, webhook_url=receiver.url + "/old")
+
+    patched = api.patch(f"submissions/{created['id']}", json={"webhook_url": receiver.url + "/new"})
+    assert patched.status_code == 200, patched.text
+    control.succeed(created["id"], best_solution_fitness=1.0)
+
+    settle(control, receiver, 2)
+    assert receiver.types("/new") == ["result.completed", "submission.succeeded"]
+    assert receiver.at("/old") == []
