@@ -270,7 +270,7 @@ def _with_target(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         try:
             return action(EmulatorControl(url, admin_token=args.admin_token))
         except ControlError as error:
-            return _fail(f"{error.status} {error.code}: {error.message}")
+            return _fail(error.message)  # the same line as the same error offline
         except BrokenPipeError:
             raise  # our reader left (export - | head), not the server: main() ends quietly
         except OSError as error:
