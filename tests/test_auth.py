@@ -187,6 +187,12 @@ def _deactivated_account(control):
     return f"Bearer {secret}"
 
 
+def _unverified_owner(control):
+    """A key whose owner has not verified their email address (contract §2)."""
+    account = control.create_account(name="unverified", email_verified=False)
+    return f"Bearer {control.create_key(account['id'])['key']}"
+
+
 CREDENTIALS = {
     "no-header": _no_header,
     "empty-header": _header(""),
@@ -202,6 +208,7 @@ CREDENTIALS = {
     "expired-key": _expired_key,
     "expired-by-clock": _expired_by_clock,
     "deactivated-account": _deactivated_account,
+    "unverified-owner": _unverified_owner,
 }
 
 
@@ -356,3 +363,65 @@ def test_store_does_not_hold_a_non_default_secret(api, control, vilvik_emulator_
     for secret in (created["key"], rotated_from["key"], rotated["key"]):
         assert secret not in dump
     assert hashlib.sha256(created["key"].encode()).hexdigest() in dump, "the hash is what is stored"
+
+
+# ---------------------------------------------------------------------- email verification (§2)
+
+
+def test_an_owner_not_email_verified_is_401_until_verified(api, control, vilvik_client):
+    import vilvik
+
+    updated = control.update_account("acct_default", email_verified=False)
+    assert updated["email_verified"] is False
+
+    refused = api.get("submissions")
+    error = assert_error(refused, 401, "unauthorized")
+    assert "verified" in error["message"]
+    with pytest.raises(vilvik.AuthenticationError) as raised:
+        vilvik_client.submissions.list()
+    assert raised.value.status_code == 401 and raised.value.code == "unauthorized"
+    assert api.get("health", key=None).status_code == 200  # §2's exception needs no key at all
+
+    assert control.update_account("acct_default", email_verified=True)["email_verified"] is True
+    assert api.get("submissions").status_code == 200
+
+
+def test_the_control_plane_sets_and_shows_email_verified(control):
+    created = control.create_account(name="new hire", email_verified=False)
+    assert created["email_verified"] is False
+    assert control.create_account(name="default verified")["email_verified"] is True  # the emulator's default
+
+    listed = {account["id"]: account for account in control.accounts()}
+    assert listed[created["id"]]["email_verified"] is False
+    assert control.request("GET", f"accounts/{created['id']}")["email_verified"] is False
+    assert control.update_account(created["id"], email_verified=True)["email_verified"] is True
+    from vilvik_emulator.testing import ControlError
+
+    with pytest.raises(ControlError) as raised:
+        control.update_account(created["id"], email_verified="yes")
+    assert raised.value.status == 422
+    assert [detail["field"] for detail in raised.value.payload["error"]["details"]] == ["email_verified"]
+
+
+def test_the_dashboard_accounts_page_shows_and_sets_email_verified(control, vilvik_emulator_server):
+    import re
+
+    import requests
+
+    account = control.create_account(name="unverified team", email_verified=False)
+    dashboard = requests.Session()
+    page = dashboard.get(f"{vilvik_emulator_server.url}/accounts", timeout=30)
+    assert page.status_code == 200 and "Email verified" in page.text
+    checkbox = re.search(rf'<input form="account-{account["id"]}" type="checkbox" name="email_verified"([^>]*)>',
+                         page.text)
+    assert checkbox is not None and "checked" not in checkbox.group(1), page.text
+    verified = re.search(r'<input form="account-acct_default" type="checkbox" name="email_verified"([^>]*)>',
+                         page.text)
+    assert verified is not None and "checked" in verified.group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+    saved = dashboard.post(f"{vilvik_emulator_server.url}/accounts/{account['id']}/update",
+                           data={"csrf_token": token, "active": "on", "email_verified": "on"}, timeout=30)
+
+    assert saved.status_code == 200, saved.text
+    assert control.request("GET", f"accounts/{account['id']}")["email_verified"] is True

@@ -355,7 +355,8 @@ def _number_or_text(raw: str) -> Any:
 
 @blueprint.post("/accounts/<account_id>/update")
 def update_account(account_id: str) -> ResponseReturnValue:
-    changes: dict[str, Any] = {"active": request.form.get("active") == "on"}
+    changes: dict[str, Any] = {"active": request.form.get("active") == "on",
+                               "email_verified": request.form.get("email_verified") == "on"}
     if request.form.get("credits", "").strip():
         changes["credits"] = _number_or_text(request.form["credits"].strip())
     if request.form.get("tier"):
