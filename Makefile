@@ -73,6 +73,6 @@ test-lowest:
 EXAMPLE := examples/client-project
 example-test: dist
 	rm -rf $(EXAMPLE)/.venv
-	$(PYTHON) -m venv $(EXAMPLE)/.venv
+	cd $(EXAMPLE) && $(PYTHON) -m venv .venv
 	cd $(EXAMPLE) && .venv/bin/python -m pip install --quiet ../../$(WHEEL) -e '.[test]'
 	cd $(EXAMPLE) && .venv/bin/python -m pytest -q -p no:cacheprovider

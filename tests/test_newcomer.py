@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import textwrap
@@ -173,3 +174,34 @@ def test_the_virtualenv_is_made_and_installed_into_once_under_the_lock(tmp_path)
         again = subprocess.run([str(SETUP), "install", target], env=env, capture_output=True, text=True)
         assert again.returncode == 0, again.stderr
     assert _logged(tmp_path) == lines
+
+
+# ---------------------------------------------------------------------- installing the package
+
+def _sh_block(markdown: Path) -> list[str]:
+    block = re.search(r"```sh\n(.*?)```", markdown.read_text(), re.DOTALL)
+    assert block, f"{markdown}: no sh block"
+    return [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_the_example_project_is_installed_exactly_as_its_readme_says():
+    readme = _sh_block(ROOT / "examples" / "client-project" / "README.md")
+    dry_run = subprocess.run(["make", "-n", "example-test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    made = [line.removeprefix("cd examples/client-project && ").replace("--quiet ", "")
+            for line in dry_run.stdout.splitlines()]
+    version = re.search(r'__version__ = "(.*)"', (ROOT / "vilvik_emulator" / "__init__.py").read_text()).group(1)
+    assert readme[0] == "(cd ../.. && make dist)" and any("pip wheel" in line for line in made)
+    for command in readme[1:]:
+        assert any(line.startswith(command) for line in made), (command, made)
+    assert f"vilvik_emulator-{version}-py3-none-any.whl" in readme[2]
+
+
+@pytest.mark.slow
+def test_building_the_packages_prints_no_deprecation_warning(tmp_path):
+    """``project.license`` as a TOML table printed a deprecation warning three times per install."""
+    for project in (ROOT, ROOT / "examples" / "client-project"):
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--wheel-dir",
+                                str(tmp_path), str(project)], capture_output=True, text=True, timeout=600)
+        assert built.returncode == 0, built.stdout + built.stderr
+        output = (built.stdout + built.stderr).lower()
+        assert "deprecat" not in output, [line for line in output.splitlines() if "deprecat" in line]
