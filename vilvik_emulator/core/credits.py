@@ -59,6 +59,11 @@ class CreditService:
     def charged(self, submission_id: str) -> bool:
         return bool(self.store.scan(LEDGER, lambda row: row["submission_id"] == submission_id))
 
+    def charged_amount(self, submission_id: str) -> float | None:
+        """What the run was charged (``None`` when it was not): a run is charged at most once."""
+        rows = self.store.scan(LEDGER, lambda row: row["submission_id"] == submission_id)
+        return round(sum(float(row["amount"]) for row in rows), 4) if rows else None
+
     def ledger(self, account_id: str) -> list[LedgerRecord]:
         rows = self.store.scan(LEDGER, lambda row: row["account_id"] == account_id)
         return [LedgerRecord.load(row) for row in sorted(rows, key=lambda row: row["seq"], reverse=True)]

@@ -233,40 +233,69 @@ class RunService:
             log_bytes += (f"\n[vilvik-emulator: output truncated, {outcome.log_dropped_bytes} more bytes "
                           "dropped]\n").encode()
         result = None
-        if outcome.status == "succeeded":
-            result = self.results.prepare(current, outcome.result or {}, log=log_bytes)
-            result = result.changed(usage=outcome.usage or None)
-        elif log_bytes or outcome.usage:
-            self.store.write_file(SubmissionRecord.table, record.id, LOG_FILE, log_bytes)
-        now = format_ts(self.clock.now())
-        final_progress = progress or current.progress
-        if result is not None:
-            final_progress = {"generations_completed": result.generations_completed,
-                              "num_generations": current.parameters.get("num_generations"),
-                              "best_fitness": result.best_solution_fitness}
-        reason = outcome.status if outcome.error is None else str(outcome.error.get("code", outcome.status))
         try:
+            if outcome.status == "succeeded":
+                result = self.results.prepare(current, outcome.result or {}, log=log_bytes)
+                result = result.changed(usage=outcome.usage or None)
+            elif log_bytes or outcome.usage:
+                self.store.write_file(SubmissionRecord.table, record.id, LOG_FILE, log_bytes)
+            now = format_ts(self.clock.now())
+            final_progress = progress or current.progress
+            if result is not None:
+                final_progress = {"generations_completed": result.generations_completed,
+                                  "num_generations": current.parameters.get("num_generations"),
+                                  "best_fitness": result.best_solution_fitness}
+            reason = outcome.status if outcome.error is None else str(outcome.error.get("code", outcome.status))
+            changes: dict[str, Any] = {
+                "status": outcome.status, "started_at": current.started_at or now, "finished_at": now,
+                "error": outcome.error, "usage": outcome.usage or None,
+                "credits_used": self.credits.cost(outcome.usage) if outcome.usage else 0.0,
+                "progress": final_progress, "result_id": result.id if result else None}
+            # Everything that renders is done before the first write, and the status is written
+            # last: the store's transaction groups writes but does not undo them when one fails
+            # (see _undo), so a run is terminal only once everything else of its end is there.
+            ended = current.changed(**changes)
+            events = self._events(ended, result)
             with self.store.transaction():
-                credits_used = self.credits.charge(current.account_id, current.id, outcome.usage, reason) \
-                    if outcome.usage else 0.0
+                if outcome.usage:
+                    self.credits.charge(current.account_id, current.id, outcome.usage, reason)
                 if result is not None:
                     self.results.insert(result)
-                updated = self.submissions.update(
-                    current.id, status=outcome.status, started_at=current.started_at or now, finished_at=now,
-                    error=outcome.error, usage=outcome.usage or None, credits_used=credits_used,
-                    progress=final_progress, result_id=result.id if result else None)
-                assert updated is not None
-                self._emit(updated, result)
+                self._queue_events(ended, events)
+                updated = self.submissions.update(current.id, **changes)
+                if updated is None:
+                    raise RuntimeError(f"submission {current.id} vanished while its end was recorded")
         except Exception:
-            if result is not None and self.results.find(result.id) is None:
-                self.results.discard(result)
+            self._undo(current.id, result)
             raise
         return updated
 
-    def _emit(self, record: SubmissionRecord, result: ResultRecord | None) -> None:
+    def _events(self, record: SubmissionRecord, result: ResultRecord | None) -> tuple[str, dict, dict | None]:
         base = self.site_url() + "/api/v1"
-        self.webhooks.submission_event(record, f"submission.{record.status}", render.submission_detail(record, base),
-                                       render.result_detail(result, base) if result is not None else None)
+        return (f"submission.{record.status}", render.submission_detail(record, base),
+                render.result_detail(result, base) if result is not None else None)
+
+    def _queue_events(self, record: SubmissionRecord, events: tuple[str, dict, dict | None]) -> None:
+        event, detail, result = events
+        self.webhooks.submission_event(record, event, detail, result)
+
+    def _undo(self, submission_id: str, result: ResultRecord | None) -> None:
+        """Take back what a failed recording wrote before it failed: the store applies each write at
+        once and keeps it (``Store.transaction`` does not roll back), so a result row, its files or
+        webhook events may be there for a run that will end ``failed``. A charge stays: it is what
+        the run used, made at most once (:meth:`_record_failure` reads it back)."""
+        if result is not None:
+            try:
+                if self.results.find(result.id) is not None:
+                    self.results.remove(result.id)
+                else:
+                    self.results.discard(result)
+            except Exception:
+                log.exception("removing the result of submission %s after a failed recording failed", submission_id)
+        try:
+            self.webhooks.drop_submission_events(submission_id)
+        except Exception:
+            log.exception("dropping the events of submission %s after a failed recording failed", submission_id)
 
     def _record_failure(self, record: SubmissionRecord, outcome: Outcome) -> SubmissionRecord:
         """The last resort: the run ends ``failed``/``internal_error``, charged once for what it used."""
@@ -277,14 +306,28 @@ class RunService:
         error = {"code": "internal_error", "message": "the emulator could not record this run's outcome "
                                                       f"({outcome.status}); see the emulator's log",
                  "traceback": ""}
-        with self.store.transaction():
-            credits_used = None
-            if outcome.usage and not self.credits.charged(current.id):
-                credits_used = self.credits.charge(current.account_id, current.id, outcome.usage, "internal_error")
-            updated = self.submissions.update(current.id, status="failed", error=error, finished_at=now,
-                                              started_at=current.started_at or now, usage=outcome.usage or None,
-                                              credits_used=credits_used, result_id=None)
-        return updated or current
+        base = {"status": "failed", "error": error, "finished_at": now, "started_at": current.started_at or now,
+                "result_id": None}
+        updated: SubmissionRecord | None = None
+        try:
+            with self.store.transaction():
+                credits_used = self.credits.charged_amount(current.id)
+                if credits_used is None and outcome.usage:
+                    credits_used = self.credits.charge(current.account_id, current.id, outcome.usage,
+                                                       "internal_error")
+                updated = self.submissions.update(current.id, **base, usage=outcome.usage or None,
+                                                  credits_used=credits_used)
+        except Exception:
+            log.exception("recording the failure of submission %s failed; ending it with the least there is",
+                          current.id)
+            updated = self.submissions.update(current.id, **base)  # what cannot fail to serialise
+        if updated is None:
+            return current
+        try:
+            self._queue_events(updated, self._events(updated, None))
+        except Exception:
+            log.exception("announcing the failure of submission %s failed", current.id)
+        return updated
 
     # ------------------------------------------------------------------ the control plane
 

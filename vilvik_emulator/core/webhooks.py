@@ -161,6 +161,11 @@ class WebhookService:
             for webhook_id, url in targets:
                 self._queue(account_id, webhook_id, submission.id, url, event_id, event, body, due)
 
+    def drop_submission_events(self, submission_id: str) -> None:
+        """Forget the undelivered events of a submission (a run whose end could not be recorded
+        announces its failure instead of what it had begun to announce)."""
+        self.store.remove_where(EVENTS_OUTBOX, lambda row: row["submission_id"] == submission_id)
+
     def send_test(self, webhook_id: str) -> dict[str, str]:
         """Fire a ``webhook.test`` event at one webhook (active or not)."""
         webhook = self.get(webhook_id)
