@@ -196,7 +196,11 @@ def run_staged(harness: Harness, tmp_path: Path, body: str) -> tuple[Outcome, di
     wait_for_file(tmp_path / "ready")
     processes = snapshot(pid)
     (tmp_path / "go").touch()
-    return harness.recorder.outcome(submission_id), processes
+    outcome = harness.recorder.outcome(submission_id)
+    # with its outcome every process of the job is gone; its supervisor's own exit follows
+    assert_all_gone({child: started for child, started in processes.items() if child != pid})
+    assert harness.runner.join(submission_id)
+    return outcome, processes
 
 
 WAIT_FOR_GO = """\

@@ -46,7 +46,12 @@ def template_pid(harness) -> int:
 def kill_and_wait(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + DEADLINE
-    while os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":
+    while True:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z":
+                return
+        except FileNotFoundError:  # reaped already
+            return
         assert time.monotonic() < deadline
         time.sleep(0.01)
 
@@ -70,6 +75,7 @@ def test_a_job_outlives_its_template_dying_mid_way_and_the_next_one_runs(harness
     (tmp_path / "go").touch()
     outcome = harness.recorder.outcome(submission_id)
     assert outcome.status == "succeeded", outcome.error
+    assert harness.runner.join(submission_id)  # the supervisor's own exit follows the outcome
     assert_all_gone(processes)
     assert harness.run().status == "succeeded"
     assert harness.runner.stats()["template_pid"] != first
@@ -103,6 +109,7 @@ def test_a_listener_that_raises_stops_nothing(caplog):
     try:
         assert harness.run().status == "succeeded"
         assert harness.run().status == "succeeded"
+        assert runner.join("job2")  # the supervisor's own exit follows the outcome
         assert runner.stats()["running"] == 0
     finally:
         runner.shutdown()

@@ -206,6 +206,16 @@ class Runner:
             job = self._running.get(submission_id)
             return job.pid if job else None
 
+    def join(self, submission_id: str, timeout: float = STOP_TIMEOUT) -> bool:
+        """Wait until a running job let go of everything: its supervisor, the last process it had, is gone.
+
+        The outcome is recorded as soon as the supervisor reported, with every process of
+        the job killed and reaped; the supervisor's own exit follows a moment later.
+        """
+        with self._condition:
+            job = self._running.get(submission_id)
+        return job is None or job.done.wait(timeout)
+
     def stats(self) -> dict:
         with self._condition:
             counts = {"queued": len(self._queue), "running": len(self._running), "pool_size": self._pool_size()}
@@ -235,9 +245,11 @@ class Runner:
 
     def _execute(self, job: _Job) -> None:
         submission_id = job.spec.submission_id
+        monitor: _Monitor | None = None
         try:
             try:
-                outcome = _Monitor(job, self.spawner, dict(self._limits()), self.listener).run()
+                monitor = _Monitor(job, self.spawner, dict(self._limits()), self.listener)
+                outcome = monitor.run()
             except Exception:  # the monitor cleans up after itself; this is the last resort
                 log.exception("the runner failed while running job %s", submission_id)
                 outcome = Outcome("failed", error={"code": "worker_crashed", "traceback": "",
@@ -247,6 +259,11 @@ class Runner:
             except Exception:
                 log.exception("recording the end of job %s failed", submission_id)
         finally:
+            try:
+                if monitor is not None:
+                    monitor.release()
+            except Exception:
+                log.exception("letting go of job %s failed", submission_id)
             with self._condition:
                 self._running.pop(submission_id, None)
                 self._condition.notify_all()
@@ -274,6 +291,7 @@ class _Monitor:
         self.peak_memory_mb = 0.0
         self.pid = 0
         self.pidfd = -1
+        self.workdir = ""
         self.supervisor_gone = False
 
     def mark(self, step: str) -> None:
@@ -281,7 +299,7 @@ class _Monitor:
 
     def run(self) -> Outcome:
         spec = self.job.spec
-        workdir = tempfile.mkdtemp(prefix=f"vilvik-job-{spec.submission_id}-")
+        self.workdir = workdir = tempfile.mkdtemp(prefix=f"vilvik-job-{spec.submission_id}-")
         readers: tuple[int, ...] = ()
         try:
             with open(os.path.join(workdir, protocol.SPEC_FILE), "w") as handle:
@@ -300,7 +318,26 @@ class _Monitor:
         finally:
             for descriptor in readers:
                 os.close(descriptor)
-            _remove_tree(workdir)
+
+    def release(self) -> None:
+        """After the outcome is recorded: wait for the supervisor's exit, remove the working directory.
+
+        A job whose supervisor reported has ended: every process of it was killed and
+        reaped, and the supervisor (which never runs user code) has only its own exit left
+        to make, the teardown of its namespaces included. That happens while the outcome is
+        recorded; the job's slot is free, and a cancel of it returns, once it is done.
+        """
+        try:
+            if self.pidfd >= 0:
+                if not self.supervisor_gone and not select.select([self.pidfd], [], [], STOP_TIMEOUT)[0]:
+                    log.error("the supervisor of job %s (pid %s) did not exit after its report",
+                              self.job.spec.submission_id, self.pid)
+                    self._stop()
+                os.close(self.pidfd)
+                self.pidfd = -1
+        finally:
+            if self.workdir:
+                _remove_tree(self.workdir)
 
     def _follow(self, events: int, output: int, status: int, workdir: str) -> Outcome:
         self.job.pid = self.pid
@@ -312,7 +349,7 @@ class _Monitor:
         except Exception:
             log.exception("watching job %s failed", self.job.spec.submission_id)
         finally:
-            if not self.supervisor_gone:
+            if not self.supervisor_gone and self.exit is None:
                 self._stop()
             self.mark("stopped")
             self._drain(events, output, status)
@@ -321,7 +358,6 @@ class _Monitor:
                 # handed its orphans to the template. They die now, before the job ends.
                 self.spawner.sweep()
             self.job.close_wakeup()
-            os.close(self.pidfd)
         if verdict == "exited" and self.malformed:
             verdict = "malformed"
         return self._outcome(verdict)
@@ -336,7 +372,9 @@ class _Monitor:
                 return "cancelled"
             if self.malformed:
                 return "malformed"
-            if self.supervisor_gone:
+            if self.supervisor_gone or self.exit is not None:
+                # The report comes once every process of the job was killed and reaped: the
+                # pipes hold all the job wrote. The supervisor's own exit is waited for later.
                 return "exited"
             now = time.monotonic()
             if now >= deadline:
