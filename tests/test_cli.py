@@ -235,7 +235,8 @@ def test_a_refused_start_writes_nothing(tmp_path):
         fresh = subprocess.run([sys.executable, "-m", "vilvik_emulator", "serve", "--port", port], cwd=tmp_path,
                                capture_output=True, text=True, timeout=60)
         assert fresh.returncode == 1 and fresh.stderr == f"vilvik-emulator: cannot listen on 127.0.0.1:{port}: " \
-                                                        "Address already in use\n"
+                                                        "Address already in use (another port: --port N, or " \
+                                                        "--port 0 for a free one)\n"
         assert _files(tmp_path) == []
         ServeProcess("--db", str(tmp_path / "db.json")).start().terminate()
         before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)}

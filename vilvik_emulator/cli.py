@@ -167,7 +167,8 @@ def serve(args: argparse.Namespace) -> int:
     except (OSError, OverflowError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         reason = reason.split(" (while attempting to bind", 1)[0]  # socket.create_server names the address again
-        return _fail(f"cannot listen on {address}:{settings.port}: {reason}")
+        hint = " (another port: --port N, or --port 0 for a free one)" if "in use" in reason else ""
+        return _fail(f"cannot listen on {address}:{settings.port}: {reason}{hint}")
     try:
         emulator = Emulator(settings)
     except StoreError as error:
