@@ -53,11 +53,17 @@ def complete_parameters(given: dict[str, Any], errors: FieldErrors, *,
     if population is not None:
         if len({len(row) for row in population}) != 1:
             errors.add("initial_population", "must be rectangular: every solution with the same number of genes")
-        else:  # the population decides both dimensions (as in PyGAD) unless they are sent
-            if given.get("sol_per_pop") is None:
-                parameters["sol_per_pop"] = len(population)
-            if given.get("num_genes") is None:
-                parameters["num_genes"] = len(population[0])
+        else:
+            # The population decides both dimensions: PyGAD ignores sol_per_pop and num_genes when it
+            # is given, so a value sent that disagrees with it would be recorded but not run.
+            for name, size, what in (("sol_per_pop", len(population), "solutions"),
+                                     ("num_genes", len(population[0]), "genes per solution")):
+                sent = given.get(name)
+                if sent is None:
+                    parameters[name] = size
+                elif sent != size:
+                    errors.add("initial_population", f"has {size} {what}, but {name} is {sent} (PyGAD takes "
+                                                     f"the population's size; leave {name} out or make them agree)")
     if parameters.get("num_genes") is None:
         errors.add("num_genes", "is required")
 
