@@ -60,14 +60,14 @@ GOALS = {"documented example": 1.5, "bigger run": 1.05}
 MINIMAL_OVER_HEALTH_GOAL = 8.0
 #: the runner's steps (Outcome.timeline) in order, with what happens before each
 PROFILE_STEPS = (
-    ("spawn", "monitor start: working directory, pipes, the spec file"),
-    ("spawned", "request to the template, fork of the supervisor, pid + pidfd back"),
-    ("first_event", "supervisor set-up (session, namespaces, /proc), fork of the user's process, limits, "
-                    "loading the code, pygad.GA(...)"),
+    ("spawn", "monitor start: working directory, the spec file"),
+    ("spawned", "request to the template, which gives the spare its job; pid, pidfd and the job's pipes back"),
+    ("first_event", "the spare job process (forked, contained and warmed up before the job): reads its order "
+                    "and spec, limits, loads the code, pygad.GA(...), the first progress frame"),
     ("final_message", "the GA run and the result frame"),
-    ("exit_report", "the user's process exits; the supervisor reaps and kills the rest, reports its usage"),
-    ("supervisor_gone", "the supervisor exits (and its namespaces with it)"),
-    ("outcome", "draining the pipes, the verdict"),
+    ("exit_report", "the job's process exits; the supervisor reaps and kills the rest, reports its usage"),
+    ("outcome", "draining the pipes, the verdict (the supervisor's own exit and its namespaces' teardown "
+                "are waited for after job_finished)"),
 )
 DELETE_JOBS = 10
 DELETE_SETTLE_SECONDS = 0.5  # after "running": the worker is past its set-up and spinning in the fitness
@@ -173,7 +173,7 @@ def _expect(response: requests.Response, status: int) -> requests.Response:
 def measure_jobs(session: requests.Session, server: ServerProcess,
                  case: JobCase) -> tuple[list[Comparison], list[str], list[str]]:
     """The comparisons, the notes and the ids of the finished submissions."""
-    # One untimed run of each: the forkserver's first fork, the raw side's imports and caches.
+    # One untimed run of each: the template's first job, the raw side's imports and caches.
     run_emulator(session, server, case)
     run_raw(case)
     raw_seconds: list[float] = []
@@ -296,7 +296,7 @@ def profile_minimal_job() -> list[str]:
             started = time.perf_counter()
             runner.enqueue(JobSpec(f"profile-{index}", parameters, code))
             with changed:
-                changed.wait_for(lambda: f"profile-{index}" in finished, TIMEOUT)
+                changed.wait_for(lambda: f"profile-{index}" in finished, TIMEOUT)  # noqa: B023
             outcome = finished[f"profile-{index}"]
             if index:  # the first one waits for the template to start
                 totals.append(time.perf_counter() - started)

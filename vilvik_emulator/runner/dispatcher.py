@@ -83,6 +83,8 @@ class _Job:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
+    #: the outcome is recorded: the job takes no slot while its supervisor exits
+    finished: bool = False
     #: a pipe whose write end wakes the monitor at once
     wakeup: tuple[int, int] | None = None
     wakeup_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -163,7 +165,7 @@ class Runner:
         """Run a job in the calling thread (``sync`` mode), waiting for a free slot first."""
         job = _Job(spec)
         with self._condition:
-            while len(self._running) >= self._pool_size() and not self._stopping:
+            while self._busy() >= self._pool_size() and not self._stopping:
                 self._condition.wait()
             self._running[spec.submission_id] = job
         self._execute(job)
@@ -224,10 +226,14 @@ class Runner:
 
     # ------------------------------------------------------------------ dispatching
 
+    def _busy(self) -> int:
+        """Slots taken (with the condition held): jobs running, not those only waiting for their supervisor's exit."""
+        return sum(1 for job in self._running.values() if not job.finished)
+
     def _dispatch_step(self) -> bool:
         """Start the next queued job once a slot is free; False once the runner stops."""
         with self._condition:
-            while not self._stopping and (not self._queue or len(self._running) >= self._pool_size()):
+            while not self._stopping and (not self._queue or self._busy() >= self._pool_size()):
                 self._condition.wait()
             if self._stopping:
                 return False
@@ -258,6 +264,9 @@ class Runner:
                 self.listener.job_finished(submission_id, outcome)
             except Exception:
                 log.exception("recording the end of job %s failed", submission_id)
+            with self._condition:  # the next job need not wait for this one's supervisor to exit
+                job.finished = True
+                self._condition.notify_all()
         finally:
             try:
                 if monitor is not None:
