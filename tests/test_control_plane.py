@@ -181,7 +181,8 @@ def test_a_server_off_loopback_prints_and_requires_an_admin_token():
         token = [line.split()[-1] for line in server.text().splitlines() if "admin token:" in line][0]
         local = server.url.replace("0.0.0.0", "127.0.0.1")
         assert requests.get(f"{local}/_emulator/health", timeout=10).status_code == 401
-        assert requests.get(f"{local}/_emulator/health", headers={"X-Admin-Token": token}, timeout=10).status_code == 200
+        health = requests.get(f"{local}/_emulator/health", headers={"X-Admin-Token": token}, timeout=10)
+        assert health.status_code == 200
         assert requests.get(f"{local}/api/v1/health", timeout=10).status_code == 200
     finally:
         server.terminate()

@@ -154,7 +154,8 @@ def test_faults_and_idempotency_apply_to_intercepted_calls():
         client = vilvik.Client(max_retries=0)
         control.add_fault(method="GET", path="/api/v1/submissions*", action="drop", count=1)
         with pytest.raises(requests.ConnectionError):
-            requests.get("https://vilvik.com/api/v1/submissions", headers={"Authorization": f"Bearer {control.api_key}"})
+            requests.get("https://vilvik.com/api/v1/submissions",
+                         headers={"Authorization": f"Bearer {control.api_key}"})
         control.add_fault(method="GET", path="/api/v1/submissions*", status=429, retry_after=7, count=1)
         with pytest.raises(vilvik.RateLimitError) as raised:
             client.submissions.list()
@@ -180,7 +181,8 @@ def test_httpx_sync_and_async_clients_are_intercepted():
             return response.json()["results"]
 
     with mock_vilvik(mode="manual") as control:
-        created = httpx.post("https://vilvik.com/api/v1/submissions/", headers={"Authorization": f"Bearer {control.api_key}"},
+        created = httpx.post("https://vilvik.com/api/v1/submissions/",
+                             headers={"Authorization": f"Bearer {control.api_key}"},
                              json={"fitness_func": SPHERE, "fitness_func_entry": "fitness_func", "num_genes": 2})
         assert created.status_code == 202
         assert created.json()["status_url"].startswith("https://vilvik.com/api/v1/submissions/")

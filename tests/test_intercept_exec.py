@@ -124,8 +124,8 @@ def test_a_real_key_in_the_environment_is_accepted_and_login_writes_a_temporary_
     assert completed.stdout.splitlines()[0] == "0" and completed.stdout.splitlines()[-1] == "True"
     assert (home / "config" / "vilvik" / "credentials").read_text() == '{"api_key": "vlk_live_real"}'
 
-    strict = vilvik_exec("--strict-keys", "--", sys.executable, "-c", "import vilvik; vilvik.Client().submissions.list()",
-                         cwd=home)
+    strict = vilvik_exec("--strict-keys", "--", sys.executable, "-c",
+                         "import vilvik; vilvik.Client().submissions.list()", cwd=home)
     assert strict.returncode == 1 and "AuthenticationError" in strict.stderr
 
 

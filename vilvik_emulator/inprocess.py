@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from http.client import responses as reasons
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,21 +29,23 @@ INPROCESS_URL = "http://vilvik-emulator.local"
 
 
 class InProcessAdapter(BaseAdapter):
-    def __init__(self, app) -> None:
+    def __init__(self, app: Any) -> None:
         super().__init__()
         self.app = app
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout=None, verify=True,
-             cert=None, proxies=None) -> requests.Response:
-        parts = urlsplit(request.url)
-        body = request.body
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        url = str(request.url)
+        parts = urlsplit(url)
+        body: Any = request.body
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in body)
         builder = EnvironBuilder(
-            path=parts.path or "/", query_string=parts.query, method=request.method,
-            base_url=f"{parts.scheme}://{parts.netloc}", headers=list(request.headers.items()), data=body or b"")
+            path=parts.path or "/", query_string=parts.query, method=request.method or "GET",
+            base_url=f"{parts.scheme}://{parts.netloc}", headers=[(name, _text(value)) for name, value in
+                                                              request.headers.items()], data=body or b"")
         try:
             environ = builder.get_environ()
         finally:
@@ -63,16 +66,21 @@ class InProcessAdapter(BaseAdapter):
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = io.BytesIO(content)
         response._content = content
-        response.url = request.url
+        response.url = url
         response.request = request
-        response.connection = self
+        response.connection = self  # type: ignore[assignment]  # what requests' own adapters set
         return response
 
     def close(self) -> None:
         pass
 
 
-def inprocess_session(app) -> requests.Session:
+def _text(value: str | bytes) -> str:
+    """A header value as WSGI wants it (requests allows bytes, which are Latin-1 on the wire)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def inprocess_session(app: Any) -> requests.Session:
     """A ``requests.Session`` whose requests to :data:`INPROCESS_URL` go straight into ``app``."""
     session = requests.Session()
     session.mount(INPROCESS_URL, InProcessAdapter(app))

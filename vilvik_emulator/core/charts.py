@@ -7,8 +7,8 @@ side, one line per objective, and a title; readable in a browser and in the dash
 from __future__ import annotations
 
 import math
-from typing import Any
 from html import escape
+from typing import Any
 
 WIDTH, HEIGHT = 720, 400
 LEFT, RIGHT, TOP, BOTTOM = 80, 24, 44, 56

@@ -12,15 +12,15 @@ time, because that is the clock the polling client sleeps on.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from ..clock import Clock, format_ts, parse_ts
+from ..config import Settings
 from ..errors import ApiError
 from ..ids import random_token
 from ..schemas.accounts import ALL_SCOPES
-from ..config import Settings
 from ..store import Store
 from .accounts import DEFAULT_ACCOUNT_ID, AccountService
 from .records import DeviceCodeRecord

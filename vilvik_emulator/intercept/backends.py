@@ -81,9 +81,10 @@ class ForwardRoute:
     def send_requests(self, original: Callable, adapter: Any, request: requests.PreparedRequest,
                       **kwargs: Any) -> requests.Response:
         forwarded = request.copy()
-        forwarded.url = self._target(request.url)
+        url = str(request.url)
+        forwarded.url = self._target(url)
         forwarded.headers.pop("Host", None)
-        forwarded.headers[PUBLIC_BASE_HEADER] = public_base_of(request.url)
+        forwarded.headers[PUBLIC_BASE_HEADER] = public_base_of(url)
         kwargs["proxies"] = {}  # the emulator is local: a proxy configured for the internet must not see it
         response = original(adapter, forwarded, **kwargs)
         response.url = request.url

@@ -63,5 +63,5 @@ def trusted_public_base(value: str | None) -> str | None:
     if (parts.scheme not in ("http", "https") or not is_vilvik_host(parts.hostname) or parts.username
             or parts.password or parts.query or parts.fragment or parts.path.rstrip("/") != API_PATH):
         return None
-    netloc = parts.hostname.lower() + (f":{port}" if port is not None else "")
+    netloc = str(parts.hostname).lower() + (f":{port}" if port is not None else "")
     return f"{parts.scheme}://{netloc}{API_PATH}"

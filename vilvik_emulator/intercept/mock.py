@@ -116,7 +116,7 @@ class MockVilvik:
                 case.addCleanup(activation.stop)
                 set_up(case)
 
-            cls.setUp = setUp  # type: ignore[method-assign]
+            cls.setUp = setUp  # type: ignore[method-assign,assignment]
             return cls
         # pytest classes: setup_method, the test and teardown_method share one activation
         # (pytest always runs teardown_method once setup_method succeeded); a test method
@@ -202,6 +202,7 @@ class _Activation:
             self.control = self._forwarding() if self.url else self._in_process()
             self.config_home = tempfile.mkdtemp(prefix="vilvik-mock-")
             _environment.push(self, {CONFIG_HOME_VARIABLE: self.config_home}, {KEY_VARIABLE: self.control.api_key})
+            assert self.route is not None  # set by _forwarding or _in_process
             transports.activate(self.route)
         except BaseException:
             self.stop()
@@ -224,6 +225,7 @@ class _Activation:
         return control
 
     def _forwarding(self) -> EmulatorControl:
+        assert self.url is not None  # start() forwards only when a URL was given
         self.borrowed = BorrowedServer(self.url, strict_keys=self.mock.strict_keys, mode=self.mock.mode)
         self.route = ForwardRoute(self.url, self.mock.hosts)
         return self.borrowed.control

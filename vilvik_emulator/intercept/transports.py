@@ -171,7 +171,7 @@ class _PatchOnImport:
             self.names.discard(fullname)
             _patch(fullname, module)
 
-        loader.exec_module = exec_module  # this spec's own loader instance; everything else about it unchanged
+        loader.exec_module = exec_module  # type: ignore[method-assign]  # this spec's own loader instance; everything else about it unchanged
         return spec
 
 

@@ -177,11 +177,11 @@ class Runner:
                 if job.spec.submission_id == submission_id:
                     self._queue.remove(job)
                     return "dequeued"
-            job = self._running.get(submission_id)
-        if job is None:
+            running = self._running.get(submission_id)
+        if running is None:
             return None
-        job.request_cancel()
-        job.done.wait(timeout)
+        running.request_cancel()
+        running.done.wait(timeout)
         return "stopped"
 
     def cancel_all(self, timeout: float = 10.0) -> None:

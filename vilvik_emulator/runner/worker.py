@@ -284,7 +284,7 @@ class InvalidParameters(Exception):
 
 def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
     """Run one job in this process and return its result (also used by the benchmarks)."""
-    state = {"stopped_by_callback": False}
+    state: dict[str, Any] = {"stopped_by_callback": False}
     logger = logging.getLogger("pygad")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
