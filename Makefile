@@ -53,7 +53,7 @@ lint: install-test
 # The floors in pyproject.toml, proved: the lowest Python the package allows (3.10) and every
 # runtime dependency pinned to its floor (.ci/lowest_constraints.py), running the tests that
 # exercise those libraries (HTTP layer, schemas, store, runner, SDK end to end).
-LOWEST_PYTHON ?= $(shell command -v python3.10 || ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1)
+LOWEST_PYTHON ?= $(shell for p in $$(ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null) $$(command -v python3.10); do "$$p" -V >/dev/null 2>&1 && echo "$$p" && break; done)
 LOWEST_VENV ?= .venv-lowest
 LOWEST_TESTS ?= tests/test_sdk_e2e.py tests/test_submissions.py tests/test_results.py \
 	tests/test_openapi.py tests/test_store.py tests/test_runner_messages.py tests/test_lists.py \
