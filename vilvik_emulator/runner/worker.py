@@ -118,16 +118,20 @@ class Reporter:
     def __init__(self, descriptor: int) -> None:
         self.descriptor = descriptor
         self.last_progress = 0.0
+        #: a frame kept back to go with the next one (one wake-up of the server for both)
+        self.held = b""
 
     def send(self, message: dict) -> None:
         frame = protocol.encode(message)
         if len(frame) - protocol.HEADER.size > protocol.MAX_EVENT_BYTES:
             raise ValueError(f"the message is {len(frame) >> 20} MB, more than the server accepts")
-        data = memoryview(frame)
+        data = memoryview(self.held + frame)
+        self.held = b""
         while data:
             data = data[os.write(self.descriptor, data):]
 
-    def progress(self, ga: pygad.GA, *, force: bool = False) -> None:
+    def progress(self, ga: pygad.GA, *, force: bool = False, hold: bool = False) -> None:
+        """A progress frame (at most every PROGRESS_INTERVAL unless forced); ``hold``: sent with the next frame."""
         now = time.monotonic()
         if not force and now - self.last_progress < PROGRESS_INTERVAL:
             return
@@ -136,8 +140,12 @@ class Reporter:
         if ga.last_generation_fitness is not None:
             _, fitness, _ = ga.best_solution(pop_fitness=ga.last_generation_fitness)
             best = fitness_text(fitness)
-        self.send({"type": "progress", "generations_completed": int(ga.generations_completed),
-                   "num_generations": int(ga.num_generations), "best_fitness": best})
+        message = {"type": "progress", "generations_completed": int(ga.generations_completed),
+                   "num_generations": int(ga.num_generations), "best_fitness": best}
+        if hold:
+            self.held += protocol.encode(message)
+        else:
+            self.send(message)
 
 
 def _limit(limits: dict) -> None:
@@ -304,7 +312,7 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
                        "num_generations": int(ga.num_generations), "best_fitness": None})
     ga.run()
     if reporter is not None:
-        reporter.progress(ga, force=True)
+        reporter.progress(ga, force=True, hold=True)  # written with the result
     best_solution, best_fitness, best_index = ga.best_solution(pop_fitness=ga.last_generation_fitness)
     return {
         "best_solution": to_json(best_solution),
