@@ -26,7 +26,7 @@ from test_runner_containment import (
 
 from vilvik_emulator.runner import Outcome, Runner
 from vilvik_emulator.runner import dispatcher as dispatcher_module
-from vilvik_emulator.runner.processes import subtree
+from vilvik_emulator.runner.processes import children, subtree
 
 LIMITS = {"runtime_seconds": 60, "memory_mb": 2048, "output_bytes": 1 << 20, "max_processes": 64}
 
@@ -79,6 +79,34 @@ def test_a_job_outlives_its_template_dying_mid_way_and_the_next_one_runs(harness
     assert_all_gone(processes)
     assert harness.run().status == "succeeded"
     assert harness.runner.stats()["template_pid"] != first
+
+
+def spare_of(template: int) -> tuple[int, int]:
+    """(supervisor, job process) of the template's spare, once both are there (no job running)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        supervisors = children(template)
+        below = children(supervisors[0]) if len(supervisors) == 1 else []
+        if len(below) == 1:
+            return supervisors[0], below[0]
+        assert time.monotonic() < deadline, f"no spare below the template: {supervisors}, {below}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("victim", ["job process", "supervisor"])
+def test_a_spare_that_died_while_it_waited_is_replaced(harness, victim):
+    """The template keeps a job's processes ready before the job; a spare that dies (anything
+    of this user can kill it) is replaced when the job comes, and the job runs."""
+    template = template_pid(harness)
+    assert harness.runner.join("job1")
+    supervisor, process = spare_of(template)
+    processes = snapshot(supervisor)
+    kill_and_wait(process if victim == "job process" else supervisor)
+    outcome = harness.run()
+    assert outcome.status == "succeeded", outcome.error
+    assert harness.runner.join("job2")
+    assert_all_gone(processes)
+    assert harness.run().status == "succeeded"
 
 
 class FailingRecorder(Recorder):
