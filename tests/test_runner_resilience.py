@@ -191,3 +191,27 @@ def test_same_seed_same_result_across_templates(harness):
     assert first.status == second.status == "succeeded", (first.error, second.error)
     assert first.result == second.result
     assert first.log == second.log and first.log.count(b"[") >= 5
+
+
+DRAWS = """\
+import random, numpy
+
+print("DRAWS", random.random(), numpy.random.random(), flush=True)
+
+def fitness_func(ga_instance, solution, solution_idx):
+    return 0.0
+"""
+
+
+def test_without_a_seed_the_global_generators_differ_from_job_to_job(harness):
+    """Jobs are forked from one warm template: its generators' state must not make every
+    unseeded job draw the same numbers from random and numpy.random."""
+    code = {"fitness_func": DRAWS, "fitness_func_entry": "fitness_func"}
+    draws = []
+    for _ in range(3):
+        outcome = harness.run(code, random_seed=None)
+        assert outcome.status == "succeeded", outcome.error
+        draws += [line.split()[1:] for line in outcome.log.decode().splitlines() if line.startswith("DRAWS ")]
+    assert len(draws) == 3, draws
+    for generator in (0, 1):  # random, numpy.random
+        assert len({draw[generator] for draw in draws}) == 3, draws

@@ -305,6 +305,11 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
         # made reproducible too.
         random.seed(seed)
         numpy.random.seed(seed)
+    else:
+        # Every job is forked from one template (whose warm-up seeded them): without a seed,
+        # the global generators start from the system's entropy, as in a fresh interpreter.
+        random.seed()
+        numpy.random.seed()
     ga = build_ga(spec, reporter, state, logger)
     state["first_generation"] = int(ga.generations_completed)
     if reporter is not None:
