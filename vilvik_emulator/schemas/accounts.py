@@ -26,8 +26,9 @@ Credits = Annotated[int, Field(ge=-1e15, le=1e15)] | Annotated[float, Field(ge=-
 #: key expiry as clients send it; the clock's range (years 1970-9998) keeps every date path formattable
 Expiry = Annotated[str, Field(
     pattern=pattern_message(
-        r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"
-        r"([Zz]|[+-]\d{2}:\d{2})$", "must be an ISO-8601 timestamp between 1970 and 9998, with Z or an offset"),
+        r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+        r"(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+        "must be an ISO-8601 timestamp between 1970 and 9998, with Z or an offset"),
     json_schema_extra={"format": "date-time"},
     description="RFC 3339, between 1970 and 9998."), AfterValidator(real_date)]
 

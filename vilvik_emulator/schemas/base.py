@@ -19,12 +19,26 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic.json_schema import GenerateJsonSchema
 
 from ..errors import ApiError, validation_failed
 
-TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+#: Patterns are written so that pydantic's engine (Rust's regex) and JSON Schema's (ECMA-262) read them
+#: alike: ``[0-9]``, never ``\\d`` (Unicode digits in Rust), and this for white space (Rust's ``\\s`` has
+#: U+0085 and not U+FEFF, ECMA's the other way round)
+SPACE = r"\s\x85\ufeff"
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 RESOURCE_ID_PATTERN = r"^[A-Za-z0-9]{12}$"
 REQUEST_ID_PATTERN = r"^req_[A-Za-z0-9]{20}$"
 #: a number as Python writes it ("4.812", "1e-05", "inf", "nan") or a JSON list of them
@@ -129,11 +143,11 @@ def real_date(text: str) -> str:
 
 #: RFC 3339 date-time, with ``Z`` or an offset (list filters accept both, contract §1)
 DateTimeFilter = Annotated[str, Field(
-    pattern=pattern_message(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$",
+    pattern=pattern_message(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
                             "must be an ISO-8601 timestamp with Z or an offset"),
     json_schema_extra={"format": "date-time"}), AfterValidator(real_date)]
 
-_PORT = r"(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}|0)"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
 _DNS_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
 #: https anywhere; http only on loopback (contract §11: the emulator's one relaxation)
 WEBHOOK_URL_PATTERN = pattern_message(
@@ -141,12 +155,29 @@ WEBHOOK_URL_PATTERN = pattern_message(
     "must be an absolute https:// URL (the emulator accepts http:// only on loopback)")
 WebhookUrl = Annotated[str, Field(max_length=2000, pattern=WEBHOOK_URL_PATTERN, description=(
     "An absolute `https://` URL (the emulator also takes `http://` on loopback: localhost, 127.0.0.1, [::1])."))]
-Email = Annotated[str, Field(max_length=320, pattern=pattern_message(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+Email = Annotated[str, Field(max_length=320, pattern=pattern_message(rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$",
                                                                     "must be an email address"))]
 
 
 #: a JSON number as clients send it: an integer stays an integer (PyGAD treats them differently)
 Number = int | float
+
+
+def _whole_number(value: Any) -> Any:
+    """``384.0`` as the integer 384: JSON has one number type, and JSON Schema's ``integer`` is any number
+    without a fractional part, so a client (or a JSON library) that writes an integer as ``384.0`` sent an
+    integer. ``true`` and ``"5"`` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: metadata of an integer-only field: ``Annotated[int, Strict(), Field(...), WHOLE]`` (the constraints
+#: before it: after it, pydantic would publish ``ge`` instead of ``minimum``); where a float is accepted
+#: too, ``int | float`` keeps the float a float
+WHOLE = BeforeValidator(_whole_number)
+#: an integer-only field without constraints
+WholeInt = Annotated[int, Strict(), WHOLE]
 #: a number written by the emulator: non-finite values become the strings "inf", "-inf", "nan"
 NumberOrSpecial = Annotated[int | float | str, WithJsonSchema({
     "anyOf": [{"type": "number"}, {"enum": ["inf", "-inf", "nan"]}],

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from pydantic import Field, create_model
 
 from ..runner.params import CODE_ROLES
-from .base import RequestBody
+from .base import SPACE, RequestBody
 
 CODE_ID_PATTERN = r"^code_[A-Za-z0-9]{12}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,199}$"
 
-Source = Annotated[str, Field(min_length=1, max_length=5 * 1024 * 1024, pattern=r"\S")]
+Source = Annotated[str, Field(min_length=1, max_length=5 * 1024 * 1024, pattern=rf"[^{SPACE}]")]
 Entry = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 CodeId = Annotated[str, Field(pattern=CODE_ID_PATTERN)]
 
@@ -29,7 +29,8 @@ def _code_field_definitions() -> dict[str, Any]:
         fields[f"{role}_id"] = (CodeId | None, Field(default=None, description=(
             f"A code upload (contract §9) used as `{role}` instead of inline source.")))
         fields[f"{role}_entry"] = (Entry | None, Field(default=None, description=(
-            f"The top-level name the runtime calls; required with `{role}` or `{role}_id`.")))
+            f"The top-level name the runtime calls; required with `{role}` or `{role}_id` (and only with one of "
+            "them: not both).")))
     return fields
 
 
@@ -58,19 +59,31 @@ def pairing_problems(body: RequestBody) -> list[tuple[str, str]]:
     return problems
 
 
+#: the roles whose pairing rules the document writes in JSON Schema (see :func:`code_rules_schema`)
+SCHEMA_PAIRED_ROLES = ("fitness_func",)
+
+
 def code_rules_schema(*, required_fitness: bool) -> dict[str, Any]:
     """The pairing rules as JSON Schema keywords to merge into the model's schema.
 
-    The server checks them in the order a reader fixes them: a source sent without its
-    entry is first compiled, so broken code is reported as such (the SDK finds no entry
-    in code that does not parse) before the missing entry is (:mod:`vilvik_emulator.core.code`).
+    A role is one of three shapes: none of its fields (null counts as absent), the source
+    with its entry, or the upload with its entry. The document writes them out for
+    ``fitness_func`` only; the callbacks' fields say the same rule in their descriptions.
+    Written for all nine roles the rules are 3^9 combinations, which a generator such as
+    schemathesis expands into 19,683 branches and then needs minutes for each example. The
+    server checks them in the order a reader fixes them: a source sent without its entry is
+    first compiled, so broken code is reported as such (the SDK finds no entry in code that
+    does not parse) before the missing entry is (:mod:`vilvik_emulator.core.drafts`).
     """
+    text, null = {"type": "string"}, {"type": "null"}
     rules: list[dict[str, Any]] = []
-    for role in CODE_ROLES:
-        rules.append({"not": {"required": [role, f"{role}_id"]}})
-        rules.append({"if": {"required": [f"{role}_entry"]},
-                      "then": {"anyOf": [{"required": [role]}, {"required": [f"{role}_id"]}]}})
-    if required_fitness:
-        rules.append({"anyOf": [{"required": ["fitness_func"]}, {"required": ["fitness_func_id"]}]})
-    dependent = {field: [f"{role}_entry"] for role in CODE_ROLES for field in (role, f"{role}_id")}
-    return {"allOf": rules, "dependentRequired": dependent}
+    for role in SCHEMA_PAIRED_ROLES:
+        upload, entry = f"{role}_id", f"{role}_entry"
+        shapes: list[dict[str, Any]] = [
+            {"required": [role, entry], "properties": {role: text, entry: text, upload: null}},
+            {"required": [upload, entry], "properties": {upload: text, entry: text, role: null}},
+        ]
+        if not (required_fitness and role == "fitness_func"):
+            shapes.insert(0, {"properties": {role: null, upload: null, entry: null}})
+        rules.append({"anyOf": shapes})
+    return {"allOf": rules}

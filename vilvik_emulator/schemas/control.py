@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -21,7 +22,16 @@ from pydantic import (
 from ..errors import CATALOGUE
 from ..store import SCHEMA_VERSION
 from .accounts import AccountId, Expiry, RunMode
-from .base import FieldProblems, QueryParameters, RequestBody, RequestId, ResponseDocument, Timestamp, optional
+from .base import (
+    WHOLE,
+    FieldProblems,
+    QueryParameters,
+    RequestBody,
+    RequestId,
+    ResponseDocument,
+    Timestamp,
+    optional,
+)
 from .ga import Number
 from .submissions import RUN_ERROR_CODES, STATUSES, Usage
 
@@ -38,7 +48,7 @@ def _range(low: float, high: float) -> Any:
 
 
 def _integer(low: int, high: int) -> Any:
-    return Annotated[StrictInt, Field(ge=low, le=high)]
+    return Annotated[int, Strict(), Field(ge=low, le=high), WHOLE]
 
 
 # ---------------------------------------------------------------------- state
@@ -133,16 +143,16 @@ class CannedResult(RequestBody):
     """With `succeeded`: the result to record instead of running PyGAD; the rest is filled in plausibly."""
 
     best_solution_fitness: Number | Annotated[list[Number], Field(min_length=1)] | Annotated[
-        str, Field(pattern=r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$|^\[.*\]$")] = 0.0
+        str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$|^\[[\s\S]*\]$")] = 0.0
     best_solution: Annotated[list[Number], Field(max_length=100_000)] | None = None
-    generations_completed: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
+    generations_completed: Annotated[int, Strict(), Field(ge=0, le=10_000_000), WHOLE] | None = None
     best_solutions_fitness: Annotated[list[Number | list[Number]], Field(max_length=10_000_001)] | None = None
-    best_solution_generation: Annotated[StrictInt, Field(ge=0)] | None = None
-    best_solution_idx: Annotated[StrictInt, Field(ge=0)] | None = None
+    best_solution_generation: Annotated[int, Strict(), Field(ge=0), WHOLE] | None = None
+    best_solution_idx: Annotated[int, Strict(), Field(ge=0), WHOLE] | None = None
     last_generation_fitness: list[Number | list[Number]] | None = None
     population: Annotated[list[list[Number]], Field(min_length=1)] | None = None
-    stopped_reason: Annotated[str, Field(pattern=r"^(num_generations|on_generation|stop_criteria:.{1,200})$")] | None \
-        = None
+    stopped_reason: Annotated[str, Field(
+        pattern=r"^(num_generations|on_generation|stop_criteria:[^\n\r\u2028\u2029]{1,200})$")] | None = None
 
 
 class CannedError(RequestBody):
@@ -267,8 +277,10 @@ FAULT_METHODS = ("*", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 class FaultCreate(RequestBody):
     """A fault rule for `/api/v1` requests: answer with an error, delay, or drop the connection."""
 
+    # Something to do: a status (not null), a delay, or a drop.
     model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"required": ["status"]}, {"required": ["delay_ms"], "properties": {"delay_ms": {"minimum": 1}}},
+        {"required": ["status"], "properties": {"status": {"type": "integer"}}},
+        {"required": ["delay_ms"], "properties": {"delay_ms": {"minimum": 1}}},
         {"required": ["action"], "properties": {"action": {"const": "drop"}}}]})
 
     method: Annotated[str, Field(pattern=r"^(\*|[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|"
@@ -284,10 +296,10 @@ class FaultCreate(RequestBody):
     message: Annotated[StrictStr, Field(min_length=1, max_length=10_000)] | None = None
     delay_ms: _integer(0, 600_000) = 0
     retry_after: _integer(0, 86_400) | None = None
-    count: Annotated[StrictInt, Field(ge=1, le=1_000_000_000)] | None = Field(default=None, description=(
+    count: Annotated[int, Strict(), Field(ge=1, le=1_000_000_000), WHOLE] | None = Field(default=None, description=(
         "Null: every match."))
     probability: _range(0, 1) = 1
-    seed: Annotated[StrictInt, Field(ge=-(2 ** 63), le=2 ** 63 - 1)] | None = None
+    seed: Annotated[int, Strict(), Field(ge=-(2 ** 63), le=2 ** 63 - 1), WHOLE] | None = None
 
     @model_validator(mode="after")
     def _something_to_do(self) -> FaultCreate:
@@ -367,8 +379,8 @@ class SnapshotImport(RequestBody):
 
     model_config = ConfigDict(extra="ignore")
 
-    schema_version: Annotated[StrictInt, Field(ge=1, le=SCHEMA_VERSION, description=(
-        "The store schema the snapshot was written with; a newer one than this emulator reads is refused."))]
+    schema_version: Annotated[int, Strict(), Field(ge=1, le=SCHEMA_VERSION, description=(
+        "The store schema the snapshot was written with; a newer one than this emulator reads is refused.")), WHOLE]
     tables: dict[str, dict[str, dict[str, Any]]]
     files: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]] = Field(default_factory=dict)
     emulator_version: StrictStr | None = None

@@ -21,9 +21,14 @@ class DeviceCodeRequest(RequestBody):
 
 
 class DeviceTokenRequest(RequestBody):
-    """RFC 8628 §3.4: a missing or malformed ``device_code`` is its ``invalid_request`` (400), not a 422."""
+    """RFC 8628 §3.4: a missing or malformed ``device_code`` is its ``invalid_request`` (400), not a 422.
 
-    model_config = ConfigDict(extra="ignore", strict=False)
+    The document says what a client must send (a ``device_code`` string); the server reads
+    anything and answers what is not that with RFC 8628's 400 rather than the envelope's 422.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=False, json_schema_extra={
+        "required": ["device_code"], "properties": {"device_code": {"type": "string", "minLength": 1}}})
 
     device_code: Any = None
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BeforeValidator, Field, Strict, StrictBool, StrictFloat, StrictInt
 
-from .base import RequestBody, pattern_message
+from .base import WHOLE, RequestBody, WholeInt, pattern_message
 
 #: every numeric type PyGAD supports, by the names the SDK sends (``np.`` is accepted as ``numpy.``)
 GENE_TYPE_NAMES = ("int", "float", *(f"{prefix}.{name}" for prefix in ("numpy", "np") for name in (
@@ -28,18 +28,18 @@ PARENT_SELECTION_TYPES = ("sss", "rws", "sus", "random", "tournament", "tourname
 CROSSOVER_TYPES = ("single_point", "two_points", "uniform", "scattered", "sbx")
 MUTATION_TYPES = ("random", "swap", "inversion", "scramble", "adaptive", "polynomial")
 
-_NUMBER = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+_NUMBER = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 STOP_CRITERION_PATTERN = pattern_message(
-    rf"^(reach(_{_NUMBER})+|time_\+?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?|saturate_[1-9]\d{{0,8}}"
-    r"|evaluations_[1-9]\d{0,17})$",
+    rf"^(reach(_{_NUMBER})+|time_\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|saturate_[1-9][0-9]{{0,8}}"
+    r"|evaluations_[1-9][0-9]{0,17})$",
     "must be reach_<fitness>[_<fitness>...], saturate_<generations>, time_<seconds> or evaluations_<count>")
 
 Number = StrictInt | StrictFloat
-PositiveNumber = Annotated[StrictInt, Field(gt=0)] | Annotated[StrictFloat, Field(gt=0)]
-Probability = Annotated[StrictInt, Field(ge=0, le=1)] | Annotated[StrictFloat, Field(ge=0, le=1)]
-Percent = Annotated[StrictInt, Field(gt=0, le=100)] | Annotated[StrictFloat, Field(gt=0, le=100)]
+PositiveNumber = Annotated[int, Strict(), Field(gt=0), WHOLE] | Annotated[StrictFloat, Field(gt=0)]
+Probability = Annotated[int, Strict(), Field(ge=0, le=1), WHOLE] | Annotated[StrictFloat, Field(ge=0, le=1)]
+Percent = Annotated[int, Strict(), Field(gt=0, le=100), WHOLE] | Annotated[StrictFloat, Field(gt=0, le=100)]
 GeneTypeName = Literal[GENE_TYPE_NAMES]
-GeneTypeEntry = GeneTypeName | StrictInt | list[GeneTypeName | StrictInt | None] | None
+GeneTypeEntry = GeneTypeName | WholeInt | list[GeneTypeName | WholeInt | None] | None
 StopCriterion = Annotated[str, Field(pattern=STOP_CRITERION_PATTERN, max_length=200)]
 
 
@@ -68,15 +68,15 @@ def ga_field(documented_default: Any, description: str, **constraints: Any) -> A
 class GaParameters(RequestBody):
     """Every PyGAD parameter a body may carry; absent ones take their defaults (contract §5, §6)."""
 
-    num_generations: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    num_generations: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         100, "Generations to run (the SDK's default 100).")
-    num_parents_mating: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    num_parents_mating: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         None, "Parents per generation, at most `sol_per_pop`; default half of `sol_per_pop`, at least 2.")
-    sol_per_pop: Annotated[StrictInt, Field(ge=2)] | None = ga_field(
+    sol_per_pop: Annotated[int, Strict(), Field(ge=2), WHOLE] | None = ga_field(
         50, "Solutions per population (the website's \"number of chromosomes\"; the SDK's default 50).")
-    num_genes: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    num_genes: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         None, "Genes per solution: required for `new` (unless `initial_population` gives it); quick types set it.")
-    fitness_batch_size: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    fitness_batch_size: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         None, "Solutions per fitness call, between 1 and `sol_per_pop`; null: one call per solution.")
     initial_population: Annotated[list[Annotated[list[Number], Field(min_length=1)]], Field(min_length=1)] | None = \
         ga_field(None, "A rectangular list of solutions; it decides `sol_per_pop` and `num_genes` unless they are "
@@ -93,13 +93,13 @@ class GaParameters(RequestBody):
               "`[float, 2]`, parsed with a whitelist of names, never evaluated.")
     parent_selection_type: Literal[PARENT_SELECTION_TYPES] | None = ga_field(
         "sss", "The parent selection operator.")
-    keep_parents: Annotated[StrictInt, Field(ge=-1)] | None = ga_field(
+    keep_parents: Annotated[int, Strict(), Field(ge=-1), WHOLE] | None = ga_field(
         -1, "Parents kept in the next population (-1: all, 0: none); at most `num_parents_mating`.")
-    keep_elitism: Annotated[StrictInt, Field(ge=0)] | None = ga_field(
+    keep_elitism: Annotated[int, Strict(), Field(ge=0), WHOLE] | None = ga_field(
         1, "Best solutions kept in the next population; at most `sol_per_pop`.")
-    K_tournament: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    K_tournament: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         3, "Solutions per tournament (tournament selections).")
-    nsga3_num_divisions: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    nsga3_num_divisions: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         None, "Reference-point divisions; required by the NSGA-III selections.")
     crossover_type: Literal[CROSSOVER_TYPES] | None = ga_field(
         "single_point", "The crossover operator; null disables crossover.")
@@ -114,9 +114,9 @@ class GaParameters(RequestBody):
     mutation_percent_genes: Literal["default"] | Percent | Annotated[list[Percent], Field(
         min_length=2, max_length=2)] | None = ga_field("default", "Percentage of genes to mutate (a pair for "
                                                                    "`adaptive`); `default` is 10.")
-    mutation_num_genes: Annotated[StrictInt, Field(ge=1)] | Annotated[list[Annotated[StrictInt, Field(ge=1)]], Field(
-        min_length=2, max_length=2)] | None = ga_field(None, "Genes to mutate (a pair for `adaptive`); at most "
-                                                             "`num_genes`.")
+    mutation_num_genes: Annotated[int, Strict(), Field(ge=1), WHOLE] | Annotated[
+        list[Annotated[int, Strict(), Field(ge=1), WHOLE]], Field(min_length=2, max_length=2)] | None = ga_field(
+        None, "Genes to mutate (a pair for `adaptive`); at most `num_genes`.")
     random_mutation_min_val: Number | Annotated[list[Number], Field(min_length=1)] | None = ga_field(
         -1.0, "Lower bound of a random mutation (one number, or one per gene).")
     random_mutation_max_val: Number | Annotated[list[Number], Field(min_length=1)] | None = ga_field(
@@ -126,7 +126,7 @@ class GaParameters(RequestBody):
               "`{\"low\", \"high\"[, \"step\"]}`.")
     gene_categorical: StrictBool | Annotated[list[StrictBool], Field(min_length=1)] | None = ga_field(
         None, "Genes whose values have no order (one flag, or one per gene); they need a finite `gene_space`.")
-    sample_size: Annotated[StrictInt, Field(ge=1)] | None = ga_field(
+    sample_size: Annotated[int, Strict(), Field(ge=1), WHOLE] | None = ga_field(
         100, "Tries to find a unique or constrained gene value.")
     allow_duplicate_genes: StrictBool | None = ga_field(True, "Whether a solution may repeat a gene value.")
     save_best_solutions: StrictBool | None = ga_field(False, "Keep the best solution of every generation.")
@@ -134,10 +134,12 @@ class GaParameters(RequestBody):
     stop_criteria: StopCriterion | Annotated[list[StopCriterion], Field(min_length=1)] | None = ga_field(
         None, "`reach_<fitness>`, `saturate_<generations>`, `time_<seconds>`, `evaluations_<count>`, or a list "
               "of them.")
-    parallel_processing: Annotated[Annotated[StrictInt, Field(ge=0)] | tuple[Literal["thread", "process"], Annotated[
-        StrictInt, Field(ge=0)] | None], BeforeValidator(_pair)] | None = ga_field(
+    parallel_processing: Annotated[
+        Annotated[int, Strict(), Field(ge=0), WHOLE]
+        | tuple[Literal["thread", "process"], Annotated[int, Strict(), Field(ge=0), WHOLE] | None],
+        BeforeValidator(_pair)] | None = ga_field(
         None, "Workers for the fitness function: a count of threads, or `[\"thread\"|\"process\", count]`.")
-    random_seed: StrictInt | None = ga_field(None, "Same parameters and seed, same outcome.")
+    random_seed: WholeInt | None = ga_field(None, "Same parameters and seed, same outcome.")
 
     def ga_given(self) -> dict[str, Any]:
         """The GA parameters the client sent, in the JSON forms PyGAD's adapter takes."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import ConfigDict, Field, Strict, StrictBool, StrictStr, create_model
 
 from ..runner.params import CODE_ROLES
-from .base import AbsoluteUrl, RequestBody, ResourceId, ResponseDocument
+from .base import WHOLE, AbsoluteUrl, RequestBody, ResourceId, ResponseDocument
 from .code import Entry, Source
 from .ga import GaParameters, Number
 from .meta import Description, Name
@@ -18,7 +18,8 @@ Fitness = Number | Annotated[list[Number], Field(min_length=1)]
 class ImportGaParameters(GaParameters):
     """The run's parameters; `num_genes` may be left out (it then comes from `best_solution`)."""
 
-    num_generations: Annotated[StrictInt, Field(ge=1)] = Field(description="Generations the local run was set to.")
+    num_generations: Annotated[int, Strict(), Field(ge=1), WHOLE] = Field(
+        description="Generations the local run was set to.")
 
 
 def _code_definitions() -> dict[str, Any]:
@@ -42,10 +43,10 @@ class ImportResult(RequestBody):
 
     best_solution: Annotated[list[Number], Field(min_length=1)]
     best_solution_fitness: Fitness
-    generations_completed: Annotated[StrictInt, Field(ge=0)]
+    generations_completed: Annotated[int, Strict(), Field(ge=0), WHOLE]
     best_solutions_fitness: list[Fitness] | None = None
-    best_solution_generation: Annotated[StrictInt, Field(ge=0)] | None = None
-    best_solution_idx: Annotated[StrictInt, Field(ge=0)] | None = None
+    best_solution_generation: Annotated[int, Strict(), Field(ge=0), WHOLE] | None = None
+    best_solution_idx: Annotated[int, Strict(), Field(ge=0), WHOLE] | None = None
     last_generation_fitness: list[Fitness] | None = None
     population: Annotated[list[Annotated[list[Number], Field(min_length=1)]], Field(min_length=1)] | None = None
     gene_type_single: StrictBool | None = None

@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import ConfigDict, Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    model_validator,
+)
 
 from .base import FieldProblems, RequestBody, optional
 from .ga import GaParameters, Number
@@ -61,6 +71,12 @@ CRITERIA = ("gini", "entropy", "log_loss")
 MAX_INTEGER_HYPERPARAMETER = 1000
 
 
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
 class _Tuned(RequestBody):
     """Evolve the hyperparameter: one gene between `min` and `max`, both included."""
 
@@ -75,7 +91,9 @@ class _Tuned(RequestBody):
 
 
 class _Fixed(RequestBody):
-    tune: Literal[False] = Field(default=False, description="`false`, or leave it out.")
+    # Only the boolean: pydantic's Literal[False] also takes 0 (0 == False), which the document does not.
+    tune: Annotated[Literal[False], BeforeValidator(_boolean)] = Field(default=False, description=(
+        "`false`, or leave it out."))
 
 
 def _setting(name: str, title: str, fixed: Any, doc: str, *, tuned_bound: Any = None) -> Any:

@@ -46,10 +46,19 @@ def _pairing(body: RequestBody) -> RequestBody:
     return body
 
 
+def _new_submission_rules() -> dict[str, Any]:
+    """The code's pairing rules, and the genome's size: `num_genes`, or the rows of `initial_population`."""
+    rules = code_rules_schema(required_fitness=True)
+    rules["allOf"].append({"anyOf": [
+        {"required": ["num_genes"], "properties": {"num_genes": {"type": "integer"}}},
+        {"required": ["initial_population"], "properties": {"initial_population": {"type": "array"}}}]})
+    return rules
+
+
 class NewSubmission(SubmissionMeta, GaParameters, CodeFields):
     """`POST /submissions` for your own problem: GA parameters plus the fitness code (contract §5)."""
 
-    model_config = ConfigDict(json_schema_extra=code_rules_schema(required_fitness=True))
+    model_config = ConfigDict(json_schema_extra=_new_submission_rules())
 
     submission_type: Literal["new"] = "new"
 

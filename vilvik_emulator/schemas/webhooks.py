@@ -17,6 +17,7 @@ from .base import (
     ResponseDocument,
     Timestamp,
     WebhookUrl,
+    optional,
 )
 
 SUBSCRIBABLE = ("submission.succeeded", "submission.failed", "submission.cancelled", "result.completed")
@@ -106,18 +107,17 @@ class WebhookCreate(RequestBody):
 
 
 class WebhookUpdate(RequestBody):
-    url: WebhookUrl | None = None
-    events: EventList | None = None
-    event_types: EventList | None = None
+    """Only the fields sent change; only `description` may be sent as null (to clear it)."""
+
+    url: WebhookUrl = optional()
+    events: EventList = optional()
+    event_types: EventList = optional()
     description: WebhookDescription | None = None
-    is_active: StrictBool | None = None
+    is_active: StrictBool = optional()
 
     @model_validator(mode="after")
     def _events(self) -> WebhookUpdate:
         _one_event_list(self)
-        for name in ("url", "events", "event_types", "is_active"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise FieldProblems([(name, "must not be null")])
         return self
 
 
