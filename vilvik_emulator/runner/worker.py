@@ -45,6 +45,7 @@ import time
 import traceback
 import types
 import warnings
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import cloudpickle
@@ -239,7 +240,8 @@ def _number_text(value: Any) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging.Logger) -> pygad.GA:
+def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging.Logger,
+             stop: Callable[[], bool] | None = None) -> pygad.GA:
     """The ``pygad.GA`` of a job: JSON parameters, loaded code, the progress hook."""
     arguments = pygad_arguments(spec["parameters"])
     code = spec.get("code") or {}
@@ -259,6 +261,8 @@ def build_ga(spec: dict, reporter: Reporter | None, state: dict, logger: logging
             raise InvalidParameters(f"on_generation must accept 1 positional arguments: {error}") from None
 
     def on_generation(ga: pygad.GA) -> Any:
+        if stop is not None and stop():
+            return "stop"
         answer = user_on_generation(ga) if user_on_generation is not None else None
         if isinstance(answer, str) and answer.lower() == "stop":
             state["stopped_by_callback"] = True
@@ -290,8 +294,12 @@ class InvalidParameters(Exception):
     """``pygad.GA`` rejected the parameters only once the real code was loaded."""
 
 
-def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
-    """Run one job in this process and return its result (also used by the benchmarks)."""
+def run_ga(spec: dict, reporter: Reporter | None = None, stop: Callable[[], bool] | None = None) -> dict:
+    """Run one job in this process and return its result (also used by the benchmarks).
+
+    ``stop`` (the warm-up's): asked after the GA is built and after each generation; when
+    it says so, the run ends there and the result is empty.
+    """
     state: dict[str, Any] = {"stopped_by_callback": False}
     logger = logging.getLogger("pygad")
     if not logger.handlers:
@@ -310,7 +318,9 @@ def run_ga(spec: dict, reporter: Reporter | None = None) -> dict:
         # the global generators start from the system's entropy, as in a fresh interpreter.
         random.seed()
         numpy.random.seed()
-    ga = build_ga(spec, reporter, state, logger)
+    ga = build_ga(spec, reporter, state, logger, stop)
+    if stop is not None and stop():
+        return {}
     state["first_generation"] = int(ga.generations_completed)
     if reporter is not None:
         reporter.send({"type": "progress", "generations_completed": 0,
@@ -343,7 +353,7 @@ WARM_UP_SPEC = {
 }
 
 
-def warm_up() -> None:
+def warm_up(interrupted: Callable[[], bool] | None = None) -> None:
     """Run one tiny job in this process, so the next job finds what a first run fills.
 
     In the template: PyGAD's first ``GA`` in a process imports and compiles what later
@@ -353,11 +363,14 @@ def warm_up() -> None:
     before the job arrives, instead of one copy-on-write fault at a time during it.
     Warnings are ignored (so none is marked as already shown for the jobs), the logger
     the run attached is taken off again, and the global random generators end as a run
-    left them in the template: seeded with the same seed.
+    left them in the template: seeded with the same seed. ``interrupted`` (a spare's: its
+    job arrived) ends it early, between two steps, so the job never waits for all of it.
     """
+    if interrupted is not None and interrupted():
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_ga(WARM_UP_SPEC)
+        run_ga(WARM_UP_SPEC, stop=interrupted)
     logging.getLogger("pygad").handlers.clear()
     sys.modules.pop("vilvik_user_fitness_func", None)
 
@@ -491,8 +504,7 @@ def _run_user_process(supervisor: int, order: int, events: int, output: int, set
                                       errors="backslashreplace", write_through=True)
         sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), line_buffering=True,
                                       errors="backslashreplace", write_through=True)
-        if not select.select([order], [], [], 0)[0]:  # a job that is already there does not wait for this
-            warm_up()
+        warm_up(lambda: bool(select.select([order], [], [], 0)[0]))  # until the job is there
         job = _receive_order(order)
         if job is None:  # a spare the template let go
             os._exit(0)
