@@ -1,7 +1,8 @@
 """The runner: a queue of jobs, a pool of slots, and one watched process tree per running job.
 
 The runner knows nothing of HTTP or storage. It receives :class:`JobSpec` objects, has
-the job template (:mod:`.spawner`, :mod:`.template`) fork a supervisor for each, watches
+the job template (:mod:`.spawner`, :mod:`.template`) give each to the supervisor and job
+process it forked and set up before the job arrived (a *spare*, used once), watches
 the job from a monitor thread (events, captured output, the supervisor's exit report,
 the runtime limit, the process-count limit, cancellation) and reports to a
 :class:`JobListener`: started, progress, finished with an :class:`Outcome`.
@@ -9,7 +10,7 @@ the runtime limit, the process-count limit, cancellation) and reports to a
 The monitor sleeps in one ``select`` on every descriptor of the job (the events,
 output and status pipes, a pidfd of the supervisor, a cancel wake-up), so it reacts to
 each the moment it happens: a finished job is reported as soon as its supervisor has
-reaped it. Nothing the job's process sends is believed before :mod:`.protocol` checked
+reaped it (the supervisor's own exit is waited for afterwards). Nothing the job's process sends is believed before :mod:`.protocol` checked
 it; usage comes from the supervisor's ``getrusage`` or this side's samples of ``/proc``.
 Whatever goes wrong here, a job gets an outcome and the runner keeps serving.
 """
