@@ -7,11 +7,12 @@ the job from a monitor thread (events, captured output, the supervisor's exit re
 the runtime limit, the process-count limit, cancellation) and reports to a
 :class:`JobListener`: started, progress, finished with an :class:`Outcome`.
 
-The monitor sleeps in one ``select`` on every descriptor of the job (the events,
-output and status pipes, a pidfd of the supervisor, a cancel wake-up), so it reacts to
-each the moment it happens: a finished job is reported as soon as its supervisor has
-reaped it (the supervisor's own exit is waited for afterwards). Nothing the job's process sends is believed before :mod:`.protocol` checked
-it; usage comes from the supervisor's ``getrusage`` or this side's samples of ``/proc``.
+The monitor sleeps in one ``select`` on every descriptor of the job (the events, output and
+status pipes, a pidfd of the supervisor, a cancel wake-up), so it reacts to each the moment it
+happens: a finished job is reported as soon as its supervisor has reaped it (the supervisor's
+own exit is waited for afterwards). Nothing the job's process sends is believed before
+:mod:`.protocol` checked it; usage comes from the supervisor's ``getrusage`` or this side's
+samples of ``/proc``.
 Whatever goes wrong here, a job gets an outcome and the runner keeps serving.
 """
 
