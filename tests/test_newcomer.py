@@ -109,8 +109,15 @@ def _logged(tmp_path: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
+def _make_dry_run(target: str) -> subprocess.CompletedProcess:
+    """What ``make TARGET`` would run (also when this suite itself runs under ``make test``)."""
+    env = {name: value for name, value in os.environ.items() if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "--no-print-directory", "-n", target], cwd=ROOT, capture_output=True, text=True,
+                          check=True, env=env)
+
+
 def test_make_test_checks_the_system_before_anything_else():
-    dry_run = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dry_run = _make_dry_run("test")
     first = dry_run.stdout.splitlines()[0]
     assert first.endswith("tools/setup.sh install test"), dry_run.stdout
 
@@ -186,7 +193,7 @@ def _sh_block(markdown: Path) -> list[str]:
 
 def test_the_example_project_is_installed_exactly_as_its_readme_says():
     readme = _sh_block(ROOT / "examples" / "client-project" / "README.md")
-    dry_run = subprocess.run(["make", "-n", "example-test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dry_run = _make_dry_run("example-test")
     made = [line.removeprefix("cd examples/client-project && ").replace("--quiet ", "")
             for line in dry_run.stdout.splitlines()]
     version = re.search(r'__version__ = "(.*)"', (ROOT / "vilvik_emulator" / "__init__.py").read_text()).group(1)
