@@ -148,17 +148,20 @@ class Emulator:
         if not keep_config:
             self.settings = dataclasses.replace(self.initial_settings,
                                                 limits=dataclasses.replace(self.initial_settings.limits))
+        # Webhooks take their own lock and then the store's (their scheduler does): clearing
+        # them inside the store's transaction took the two the other way round, a deadlock.
+        self.webhooks.clear()
         with self.store.transaction():
-            self.webhooks.clear()
             self.store.clear([table for table in RECORD_TYPES if table != InstanceSecret.table])
             self.accounts.ensure_default_account(self.default_api_key)
 
     def _reset_account(self, account_id: str) -> None:
         for record in self.submissions.of_account(account_id):
             self.runs.stop(record)
+        self.webhooks.clear_account(account_id)  # its lock before the store's, as in reset()
         with self.store.transaction():
             for service in (self.submissions, self.results, self.credits, self.code_uploads, self.imports,
-                            self.idempotency, self.device_login, self.webhooks):
+                            self.idempotency, self.device_login):
                 service.clear_account(account_id)
 
     # ------------------------------------------------------------------ snapshots
