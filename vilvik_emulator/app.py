@@ -147,7 +147,8 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
                                   f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
                                   headers={"Allow": ", ".join(allowed)})
         elif isinstance(error, NotFound):
-            hint = "" if request.path.startswith((API_PREFIX, "/_emulator/")) else f"; {api_prefix_hint()}"
+            under_a_prefix = request.path.startswith((API_PREFIX, "/_emulator/")) or request.path == API_PREFIX[:-1]
+            hint = "" if under_a_prefix else f"; {api_prefix_hint()}"
             translated = ApiError("not_found", f"no such endpoint: {request.method} {request.path}{hint}")
         elif isinstance(error, RequestEntityTooLarge):
             translated = ApiError("payload_too_large", f"the body is larger than the limit of "
