@@ -230,6 +230,29 @@ def test_the_input_rules_are_422_naming_the_field(api, change, field, says):
     assert submission_ids(api) == []
 
 
+def test_the_document_describes_the_create_bodies():
+    """The served document states the input rules JSON Schema can state (all but min <= max)."""
+    import jsonschema
+
+    from vilvik_emulator import __version__
+    from vilvik_emulator.api.openapi import build_document
+
+    document = build_document(__version__)
+    for name in ("SklearnRfcHyperparametersSubmission", "KerasXorTrainingSubmission"):
+        validator = jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                                     "components": document["components"]})
+        assert validator.is_valid(rfc_body() if name.startswith("Sklearn") else {"submission_type": XOR}), name
+    forest = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/SklearnRfcHyperparametersSubmission",
+                                              "components": document["components"]})
+    for wrong in ({"hyperparameters": {"max_depth": {"fixed": 10}}}, {"hyperparameters": {"bogus": {"tune": True}}},
+                  {"hyperparameters": {"n_estimators": {"tune": True, "min": 0, "max": 5}}},
+                  {"hyperparameters": {"criterion": {"fixed": "mse"}, "bootstrap": {"tune": True}}},
+                  {"dataset_name": "mnist"}):
+        assert not forest.is_valid({**rfc_body(), **wrong}), wrong
+    assert list(document["components"]["schemas"]["RfcHyperparameters"]["properties"]) == [
+        "n_estimators", "max_depth", "min_samples_split", "min_samples_leaf", "max_features", "criterion", "bootstrap"]
+
+
 @pytest.mark.vilvik_mode("manual")
 def test_without_scikit_learn_the_create_is_422_naming_the_extra(api, monkeypatch):
     monkeypatch.setattr(quick_types, "module_available", lambda name: name != "sklearn")

@@ -172,8 +172,13 @@ def _hyperparameters_model() -> type[RequestBody]:
                                       "{\"n_estimators\": {\"tune\": true, \"min\": 10, \"max\": 50}}")])
         return self
 
+    # "At least one tuned" in JSON Schema terms, so the document says it too: some hyperparameter
+    # is present with "tune": true (only min <= max is left to the validator: no keyword compares two values)
+    one_tuned_schema: dict[str, Any] = {"anyOf": [{"required": [name], "properties": {name: {
+        "required": ["tune"], "properties": {"tune": {"const": True}}}}} for name in RFC_HYPERPARAMETERS]}
+
     class AtLeastOne(RequestBody):
-        model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+        model_config = ConfigDict(json_schema_extra=one_tuned_schema)
 
     fields: dict[str, Any] = {name: (setting, optional(description)) for name, (setting, _, description)
                               in RFC_HYPERPARAMETERS.items()}
