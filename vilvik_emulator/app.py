@@ -8,6 +8,7 @@ import logging
 import time
 
 from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
@@ -33,6 +34,20 @@ CONTROL_BODY_LIMIT = 1 << 30
 DASHBOARD_JSON_ENDPOINTS = ("web.submission_status",)
 
 
+class DashboardSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the dashboard only.
+
+    The API and the control plane keep no session (a key or loopback is the identity), so
+    their requests get Flask's null session instead of a cookie's signing serializer,
+    which Flask builds per request: ~40 us of every API call for nothing.
+    """
+
+    def open_session(self, app: Flask, request) -> SessionMixin | None:  # type: ignore[no-untyped-def]
+        if request.path.startswith(("/api/", "/_emulator")):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def looks_like_api_call() -> bool:
     """A request meant for the API: it carries a key (``Authorization: Bearer``) or asks
     for JSON rather than HTML, as the SDK, ``vilvik login`` and most scripts do."""
@@ -55,6 +70,7 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
     app.url_map.strict_slashes = False
     app.extensions["vilvik_emulator"] = emulator
     app.secret_key = emulator.session_secret
+    app.session_interface = DashboardSessions()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="vilvik_emulator_session")
 
@@ -105,27 +121,32 @@ def create_app(emulator: Emulator | None = None, settings: Settings | None = Non
         return response
 
     def _journal(response: Response) -> None:
+        # One lookup of each context-local (each proxy access costs a context-var read).
+        req, state = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        status = response.status_code
         error_code = None
-        if response.status_code >= 400 and response.mimetype == "application/json":
+        if status >= 400 and response.mimetype == "application/json":
             with contextlib.suppress(ValueError, AttributeError, TypeError):
                 error_code = json.loads(response.get_data())["error"]["code"]
-        account = g.get("account")
+        account = getattr(state, "account", None)
+        dropped = bool(getattr(state, "dropped", False))
+        method = req.method
         emulator.journal.record({
             "at": format_ts(emulator.clock.now()),
-            "method": request.method,
-            "path": request.path,
-            "query": {name: values[-1] for name, values in request.args.lists()},
-            "body": body_for_journal(request.get_data(cache=True))
-            if request.method in ("POST", "PATCH", "PUT") and response.status_code != 413 else None,
-            "status": None if g.get("dropped") else response.status_code,
+            "method": method,
+            "path": req.path,
+            "query": {name: values[-1] for name, values in req.args.lists()} if req.query_string else {},
+            "body": body_for_journal(req.get_data(cache=True))
+            if method in ("POST", "PATCH", "PUT") and status != 413 else None,
+            "status": None if dropped else status,
             "error_code": error_code,
-            "request_id": g.get("request_id"),
+            "request_id": getattr(state, "request_id", None),
             "account": account.id if account else None,
-            "idempotency_key": request.headers.get("Idempotency-Key"),
+            "idempotency_key": req.headers.get("Idempotency-Key"),
             "replayed": response.headers.get("Idempotent-Replayed") == "true",
-            "fault": g.get("fault"),
-            "dropped": bool(g.get("dropped")),
-            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "fault": getattr(state, "fault", None),
+            "dropped": dropped,
+            "duration_ms": round((time.perf_counter() - getattr(state, "started", time.perf_counter())) * 1000, 2),
         })
 
     def is_dashboard() -> bool:

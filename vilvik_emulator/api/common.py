@@ -28,7 +28,9 @@ def emulator() -> Emulator:
 def api_base() -> str:
     """Absolute ``.../api/v1`` of the host this request came to, or of the Vilvik host a
     ``mock_vilvik(url=...)`` forwarded it from (so links stay inside the mock)."""
-    return trusted_public_base(request.headers.get(PUBLIC_BASE_HEADER)) or request.host_url.rstrip("/") + "/api/v1"
+    # scheme + Host as sent (the Host guard let it through): werkzeug's ``host_url`` would
+    # also run it through ``uri_to_iri``, a tenth of a detail GET's time for the same string
+    return trusted_public_base(request.headers.get(PUBLIC_BASE_HEADER)) or f"{request.scheme}://{request.host}/api/v1"
 
 
 def collection_url(path: str) -> str:
