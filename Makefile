@@ -58,7 +58,8 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST_TESTS ?= tests/test_sdk_e2e.py tests/test_submissions.py tests/test_results.py \
 	tests/test_openapi.py tests/test_store.py tests/test_runner_messages.py tests/test_lists.py \
 	tests/test_idempotency.py tests/test_webhooks.py \
-	tests/test_control_plane.py tests/test_imports.py tests/test_auth.py tests/test_code_uploads.py
+	tests/test_control_plane.py tests/test_imports.py tests/test_auth.py tests/test_code_uploads.py \
+	tests/test_server.py
 test-lowest:
 	@test -n "$(LOWEST_PYTHON)" || { echo "make test-lowest needs Python 3.10 (e.g. apt-get install python3.10, or pyenv install 3.10)"; exit 1; }
 	test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)

@@ -206,14 +206,16 @@ class EmulatorServer:
     ``allowed_hosts`` adds names to the ones the Host check accepts (see
     :class:`~vilvik_emulator.guard.HostPolicy`); ``idle_timeout`` is the seconds a
     connection may stay silent, ``max_threads`` how many requests may run at once;
-    ``sock`` is a socket :func:`bind` made on ``host``:``port`` (the server binds one otherwise).
+    ``sock`` is a socket :func:`bind` made on ``host``:``port`` (the server binds one otherwise);
+    ``stop_grace`` the seconds :meth:`shutdown` lets requests in flight finish.
     """
 
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *,
                  log_requests: bool = False, allowed_hosts: Iterable[str] = (),
                  idle_timeout: int = IDLE_TIMEOUT, max_threads: int = MAX_THREADS,
-                 sock: socket.socket | None = None) -> None:
+                 sock: socket.socket | None = None, stop_grace: float = STOP_GRACE) -> None:
         self.emulator = emulator
+        self.stop_grace = stop_grace
         self.app = create_app(emulator)
         self._host = host
         # Bind here, in the caller's thread, so a taken port is an OSError the caller
@@ -287,7 +289,7 @@ class EmulatorServer:
                 wasyncore.loop(timeout=0.05 if deadline else 1.0, map=self._map, use_poll=True, count=1)
                 if self._stop_requested.is_set():
                     if deadline is None:
-                        deadline = time.monotonic() + STOP_GRACE
+                        deadline = time.monotonic() + self.stop_grace
                         wasyncore.dispatcher.close(self._server)  # no new connections; the trigger stays
                     self._close_idle_connections(force=time.monotonic() >= deadline)
         finally:
@@ -315,7 +317,7 @@ class EmulatorServer:
         return self
 
     def shutdown(self) -> None:
-        """Stop accepting, give in-flight requests ``STOP_GRACE`` seconds, close every
+        """Stop accepting, give in-flight requests ``stop_grace`` seconds, close every
         connection. Safe to call from any thread but the serving one, and more than once."""
         if not self._serving:
             wasyncore.close_all(self._map)
