@@ -65,7 +65,8 @@ PROFILE_STEPS = (
     ("first_event", "the spare job process (forked, contained and warmed up before the job): reads its order "
                     "and spec, limits, loads the code, pygad.GA(...), the first progress frame"),
     ("final_message", "the GA run and the result frame"),
-    ("exit_report", "the job's process exits; the supervisor reaps and kills the rest, reports its usage"),
+    ("exit_report", "the job's process stops itself after its last frame; the supervisor measures it and "
+                    "reports (it kills and reaps it after the report)"),
     ("outcome", "draining the pipes, the verdict (the supervisor's own exit and its namespaces' teardown "
                 "are waited for after job_finished)"),
 )

@@ -9,8 +9,10 @@ the runtime limit, the process-count limit, cancellation) and reports to a
 
 The monitor sleeps in one ``select`` on every descriptor of the job (the events, output and
 status pipes, a pidfd of the supervisor, a cancel wake-up), so it reacts to each the moment it
-happens: a finished job is reported as soon as its supervisor has reaped it (the supervisor's
-own exit is waited for afterwards). Nothing the job's process sends is believed before
+happens: a finished job is reported as soon as its supervisor reports, which it does the moment
+the job's process has stopped itself after its last frame (a job of one process) or once it has
+killed and reaped every process of the job (any other); its kill, reaping and own exit are
+waited for afterwards, off the job's way to its outcome. Nothing the job's process sends is believed before
 :mod:`.protocol` checked it; usage comes from the supervisor's ``getrusage`` or this side's
 samples of ``/proc``.
 Whatever goes wrong here, a job gets an outcome and the runner keeps serving.
@@ -213,8 +215,10 @@ class Runner:
     def join(self, submission_id: str, timeout: float = STOP_TIMEOUT) -> bool:
         """Wait until a running job let go of everything: its supervisor, the last process it had, is gone.
 
-        The outcome is recorded as soon as the supervisor reported, with every process of
-        the job killed and reaped; the supervisor's own exit follows a moment later.
+        The outcome is recorded as soon as the supervisor reported: every process of the job
+        has been killed and reaped, or it was a single process, stopped by itself after its
+        last frame, which the supervisor kills and reaps right after its report. Once this
+        returns, the supervisor and everything of the job are gone.
         """
         with self._condition:
             job = self._running.get(submission_id)
@@ -334,8 +338,9 @@ class _Monitor:
         """After the outcome is recorded: wait for the supervisor's exit, remove the working directory.
 
         A job whose supervisor reported has ended: every process of it was killed and
-        reaped, and the supervisor (which never runs user code) has only its own exit left
-        to make, the teardown of its namespaces included. That happens while the outcome is
+        reaped, or it is one stopped process the supervisor (which never runs user code)
+        kills and reaps next; then the supervisor has only its own exit left to make, the
+        teardown of its namespaces included. That happens while the outcome is
         recorded; the job's slot is free, and a cancel of it returns, once it is done.
         """
         try:
@@ -364,6 +369,8 @@ class _Monitor:
                 self._stop()
             self.mark("stopped")
             self._drain(events, output, status)
+            if self.events.partial:  # the job's processes are gone or killed: nothing completes it now
+                self._refuse("the job's process ended in the middle of a message")
             if self.exit is None and not self.spawner.namespaced:
                 # The supervisor died without its report: killed from inside the job, which
                 # handed its orphans to the template. They die now, before the job ends.
@@ -557,6 +564,9 @@ class _Monitor:
         number = self.exit.get("signal")
         if number:
             name = _signal_name(number)
+            if number == signal.SIGSTOP:  # see worker._run_user_process: it stops itself once it has said all
+                return self._failed("worker_crashed", "the job's process stopped (SIGSTOP) before reporting a "
+                                                      "result and was killed", usage=usage)
             if number == signal.SIGKILL and usage["peak_memory_mb"] >= 0.9 * float(self.limits["memory_mb"]):
                 return self._failed("out_of_memory", f"the job was killed ({name}) near its memory limit "
                                                      f"of {self.limits['memory_mb']} MB", usage=usage)
