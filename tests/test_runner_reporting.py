@@ -14,11 +14,13 @@ template replaced and its job ended.
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from test_runner_containment import (
@@ -225,3 +227,39 @@ def test_a_spare_killed_before_its_job_is_replaced_and_nothing_of_it_is_left(har
     assert harness.recorder.started["job2"] != supervisor
     assert harness.runner.join("job2")
     assert_all_gone(processes)
+
+
+# ---------------------------------------------------------------------- the template's watch
+
+class RaisesOnce:
+    def __init__(self, function) -> None:
+        self.function = function
+        self.raised = threading.Event()
+
+    def __call__(self, *args, **kwargs):
+        if not self.raised.is_set():
+            self.raised.set()
+            raise RuntimeError("injected failure in the template's watch")
+        return self.function(*args, **kwargs)
+
+
+def test_a_watch_that_raises_is_logged_and_the_job_still_ends(harness, tmp_path, caplog):
+    template = template_pid(harness)
+    spawner = harness.runner.spawner
+    once = RaisesOnce(spawner._replace)
+    spawner._replace = once  # type: ignore[method-assign]
+    submission_id = harness.submit(staged("spawn_daemon()\n" + WAIT_FOR_GO, tmp_path))
+    supervisor = harness.pid(submission_id)
+    wait_for_file(tmp_path / "ready")
+    processes = snapshot(supervisor)
+    with caplog.at_level(logging.ERROR, logger="vilvik_emulator"):
+        kill_and_wait(template)  # the watch's first round raises
+        assert once.raised.wait(DEADLINE)
+        (tmp_path / "go").touch()
+        outcome = harness.recorder.outcome(submission_id)
+        assert outcome.status == "succeeded", outcome.error
+        assert harness.runner.join(submission_id)
+        assert_all_gone(processes)
+        assert harness.run().status == "succeeded"  # a new template
+    assert harness.runner.stats()["template_pid"] != template
+    assert any("vilvik-template-watch" in record.getMessage() and record.exc_info for record in caplog.records)

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 
+from ..threads import supervised
 from . import protocol
 from .isolation import job_environment
 
@@ -54,6 +55,8 @@ class Spawner:
         self._process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
         self._closed = False
+        #: set when the spawner closes: its supervised threads stop
+        self._stopped = threading.Event()
         self.namespaced = False
         self.restarts = 0
         self.lifeline_reader, self._lifeline_writer = os.pipe()
@@ -62,19 +65,22 @@ class Spawner:
 
     def start(self) -> None:
         """Start the template in the background (it takes a moment to import numpy and PyGAD)."""
-        threading.Thread(target=self._start_quietly, name="vilvik-template-start", daemon=True).start()
+        supervised("vilvik-template-start", self._start_quietly, self._stopped)
 
-    def _start_quietly(self) -> None:
+    def _start_quietly(self) -> bool:
+        """One round of the start thread (supervised: an error is logged and the round runs again)."""
         try:
             with self._lock:
                 self._ensure()
         except TemplateError as error:  # the first job tries again and reports it
             log.warning("%s", error)
+        return False
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the template (it kills any job still running) and cut the lifeline."""
         with self._lock:
             self._closed = True
+            self._stopped.set()
             process = self._process
             self._discard()
         if process is not None:
@@ -175,12 +181,19 @@ class Spawner:
         ours.settimeout(None)
         self._socket, self._process = ours, process
         self.namespaced = bool(ready.get("namespaces"))
-        threading.Thread(target=self._watch, args=(process,), name="vilvik-template-watch", daemon=True).start()
-
-    def _watch(self, process: subprocess.Popen) -> None:
-        """A template that dies between jobs is replaced at once, so the next job does not wait for it."""
         started = time.monotonic()
+        # supervised: a round that raises is logged and runs again (the wait returns at once then),
+        # so a template that dies is still noticed and replaced
+        supervised("vilvik-template-watch", lambda: self._watch(process, started), self._stopped)
+
+    def _watch(self, process: subprocess.Popen, started: float) -> bool:
+        """One round of a template's watch: wait for it to die; False once there is nothing left to do."""
         status = process.wait()
+        self._replace(process, status, started)
+        return False
+
+    def _replace(self, process: subprocess.Popen, status: int, started: float) -> None:
+        """A template that dies between jobs is replaced at once, so the next job does not wait for it."""
         with self._lock:
             if self._closed or process is not self._process:
                 return
