@@ -13,12 +13,28 @@ from typing import Annotated, Any
 from pydantic import Field, create_model
 
 from ..runner.params import CODE_ROLES
-from .base import SPACE, RequestBody
+from .base import SPACE, RequestBody, pattern_message
 
 CODE_ID_PATTERN = r"^code_[A-Za-z0-9]{12}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,199}$"
 
-Source = Annotated[str, Field(min_length=1, max_length=5 * 1024 * 1024, pattern=rf"[^{SPACE}]")]
+
+def _not_blank_schema(schema: dict[str, Any]) -> None:
+    """Publish "not only white space" as ``not: {pattern: ^[space]*$}`` rather than ``pattern: [^space]``.
+
+    The two say the same, and the emulator validates with the second, but schemathesis folds a
+    ``maxLength`` into an unanchored pattern's count (``^[^space]{1,5242880}$``: all non-blank, and
+    a count too large for its generator), so with the second its coverage phase could build no
+    valid body for a code upload or an import at all and sent its negative fallback (``0``) in the
+    cases that vary a header.
+    """
+    del schema["pattern"]
+    schema["not"] = {"pattern": rf"^[{SPACE}]*$"}
+
+
+Source = Annotated[str, Field(min_length=1, max_length=5 * 1024 * 1024,
+                              pattern=pattern_message(rf"[^{SPACE}]", "must not be blank"),
+                              json_schema_extra=_not_blank_schema)]
 Entry = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 CodeId = Annotated[str, Field(pattern=CODE_ID_PATTERN)]
 
