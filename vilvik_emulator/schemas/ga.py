@@ -85,7 +85,8 @@ class GaParameters(RequestBody):
         -4, "Lower bound of the random initial genes (one number, or one per gene).")
     init_range_high: Number | Annotated[list[Number], Field(min_length=1)] | None = ga_field(
         4, "Upper bound of the random initial genes (one number, or one per gene).")
-    gene_type: GeneTypeName | Literal["custom"] | Annotated[list[GeneTypeEntry], Field(min_length=1)] | None = \
+    # Not nullable, unlike its neighbours: PyGAD has no gene_type None, and null is refused (absent is "float").
+    gene_type: GeneTypeName | Literal["custom"] | Annotated[list[GeneTypeEntry], Field(min_length=1)] = \
         ga_field("float", "A type name, a list (one type or `[type, precision]` per gene), or `custom` with "
                           "`custom_gene_type`.")
     custom_gene_type: Annotated[str, Field(min_length=1, max_length=100_000)] | None = ga_field(
