@@ -26,11 +26,15 @@ to be that rule and no other (:data:`ALLOWED`, checked by the custom check
   eight callbacks (``<callback>`` xor ``<callback>_id``, each with its ``_entry``): the
   document writes them in JSON Schema for ``fitness_func`` and in the fields' descriptions
   for the callbacks, because all nine written out are 3^9 combinations that schemathesis's
-  generator expands into 19,683 branches and then needs minutes per example; and
+  generator expands into 19,683 branches and then needs minutes per example; likewise
+  ``gene_type: "custom"`` needs ``custom_gene_type`` (the field's description says it); and
   ``quick_binary_subset_sum``'s "integers or num_integers, exactly one" (the quick types'
-  schemas are another module's). 402 ``insufficient_credits`` (state: the balance).
+  schemas are another module's). With a ragged ``initial_population`` the run's gene count
+  cannot be read from it, so ``num_genes`` "is required" comes with the "must be
+  rectangular" detail, and only with it. 402 ``insufficient_credits`` (state: the balance).
 * import — 422 for code whose entry cannot be detected or that does not compile, PyGAD's
-  rules, and a result whose lengths disagree with the parameters (across two parts).
+  rules, ``"custom"`` without ``custom_gene_type``, and a result whose lengths disagree with
+  the parameters (across two parts).
 * create, re-execute, continue, import — 422 ``idempotency_key_reused``: generated keys
   repeat, and the same key with another body is refused (state).
 * ``POST /api/v1/auth/device/token`` — RFC 8628's 400 ``authorization_pending``,
@@ -57,9 +61,6 @@ from dataclasses import dataclass
 import pytest
 import requests
 import schemathesis
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 from schemathesis import engine
 from schemathesis.engine import events
 
@@ -104,14 +105,17 @@ CODE_FIELD = r"(code\.)?(fitness_func|on_[a-z]+|gene_constraint)(_id|_entry)?"
 CODE_RULES = [Rule("validation_failed", CODE_FIELD, r"^does not compile|names no top-level|is not a top-level|"
                                                     r"has no __call__|no code upload|is required when|"
                                                     r"could not be detected")]
+RAGGED_POPULATION = Rule("validation_failed", "initial_population", "^must be rectangular")
 #: PyGAD's own constructor checks across parameters (core/parameters.py, which runs pygad.GA's constructor)
 PYGAD_RULES = [Rule("validation_failed", r"[A-Za-z_]+(\.\d+)*", r"^rejected by PyGAD: "),
                Rule("validation_failed", "num_parents_mating|fitness_batch_size", r"sol_per_pop \(\d+\)$"),
-               Rule("validation_failed", "initial_population", "^must be rectangular")]
+               RAGGED_POPULATION]
 #: the callbacks' pairing rules, which the document states in their descriptions only (vilvik_emulator/schemas/code.py)
 CALLBACK_PAIRING = [Rule("validation_failed", r"(on_[a-z]+|gene_constraint)(_id|_entry)?",
                          r"not both|^needs .*_entry|^was sent without|^is required when")]
 KEY_REUSED = Rule("idempotency_key_reused")
+#: gene_type "custom" and custom_gene_type go together, which the document says in the fields' descriptions
+CUSTOM_GENE_TYPE = Rule("validation_failed", r"(ga_parameters\.)?custom_gene_type", r'^"custom" needs custom_gene_type')
 #: an import's result must fit its parameters (gene counts, population size): lengths across two parts
 IMPORT_RULES = [Rule("validation_failed", r"result\.[a-z_]+(\.\d+)*|ga_parameters\.[a-z_]+",
                      r"genes|num_genes|sol_per_pop|generations|must have")]
@@ -123,7 +127,9 @@ SNAPSHOT_RULES = [Rule("validation_failed", r"tables\..*", "^is not a table of t
 NO_CREDITS = Rule("insufficient_credits")
 SHAPE_RULES = [Rule("validation_failed", r"num_genes|gene_type|custom_gene_type|submission_type|initial_population",
                     r"^cannot (change|be set)")]
-CREATE_RULES = [*CODE_RULES, *CALLBACK_PAIRING, *PYGAD_RULES, *QUICK_RULES, KEY_REUSED, NO_CREDITS]
+CREATE_RULES = [*CODE_RULES, *CALLBACK_PAIRING, CUSTOM_GENE_TYPE, *PYGAD_RULES, *QUICK_RULES, KEY_REUSED, NO_CREDITS]
+#: a detail allowed only beside another, where that other is allowed: (the detail's rule, the sibling's)
+CASCADES = [(Rule("validation_failed", "num_genes", "^is required$"), RAGGED_POPULATION)]
 #: events and event_types are one list: when both are sent they must be equal (no JSON Schema keyword compares two)
 ONE_EVENT_LIST = Rule("validation_failed", "event_types", "^must equal events")
 #: RFC 8628's answers while a login is pending, or for a code that names no login (state, not the body's shape)
@@ -134,7 +140,7 @@ ALLOWED: dict[tuple[str, str], tuple[set[int], list[Rule]]] = {
     ("POST", "/api/v1/submissions/"): ({402, 422}, CREATE_RULES),
     ("POST", "/api/v1/submissions/{submission_id}/reexecute"): ({402, 422}, [*CREATE_RULES, *SHAPE_RULES]),
     ("POST", "/api/v1/results/{result_id}/continue"): ({402, 422}, [*CREATE_RULES, *SHAPE_RULES]),
-    ("POST", "/api/v1/imports/"): ({422}, [*CODE_RULES, *PYGAD_RULES, *IMPORT_RULES, KEY_REUSED]),
+    ("POST", "/api/v1/imports/"): ({422}, [*CODE_RULES, CUSTOM_GENE_TYPE, *PYGAD_RULES, *IMPORT_RULES, KEY_REUSED]),
     ("PUT", "/_emulator/snapshot"): ({422}, SNAPSHOT_RULES),
     ("POST", "/_emulator/keys"): ({422}, [ACCOUNT_NAMES_NOTHING]),
     ("POST", "/_emulator/webhooks"): ({422}, [ACCOUNT_NAMES_NOTHING, ONE_EVENT_LIST]),
@@ -154,7 +160,16 @@ def _allowed_rejection(method: str, path: str, status: int, body: dict) -> bool:
     if isinstance(error, str):  # RFC 8628's own error shape (the device-login token endpoint)
         error = {"code": error}
     details = error.get("details") or [None]
-    return all(any(rule.covers(detail, error["code"]) for rule in rules) for detail in details)
+    code = error["code"]
+
+    def covered(detail: dict | None) -> bool:
+        if any(rule.covers(detail, code) for rule in rules):
+            return True
+        return any(rule.covers(detail, code) and detail is not None and cause in rules
+                   and any(cause.covers(other, code) for other in details if other is not detail)
+                   for rule, cause in CASCADES)
+
+    return all(covered(detail) for detail in details)
 
 
 @schemathesis.check
@@ -199,23 +214,6 @@ def _config(key: str) -> schemathesis.Config:
     })
 
 
-def _body_is_valid(document: dict, case) -> bool:
-    """Whether the body a "positive" case sent is valid against its operation's documented schema.
-
-    schemathesis's coverage phase sometimes sends a stray body with a case that varies a
-    header (``-d 0`` to the import, whose body is an object): such a case proves nothing
-    about the server, and is reported apart instead of failing the test.
-    """
-    operation = document["paths"][case.operation.path][case.method.lower()]
-    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-    if schema is None or case.body is None:
-        return True
-    registry = Registry().with_resource("urn:document", DRAFT202012.create_resource(document))
-    validator = Draft202012Validator({"$ref": "urn:document" + schema["$ref"]} if "$ref" in schema else schema,
-                                     registry=registry)
-    return validator.is_valid(case.body)
-
-
 def _describe(recorder, case_id: str, failure_info) -> str:
     failure = failure_info.failure
     interaction = recorder.interactions.get(case_id)
@@ -229,9 +227,6 @@ def _describe(recorder, case_id: str, failure_info) -> str:
     return f"{failure.title}: {failure.message}\n    {failure_info.code_sample}{answer}{where}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "at the stop, the seeded run still reported a problem its coverage phase raised (a stray body "
-    "such as -d 0 on POST /imports/); kept running and reported, not yet gating: see the closing note"))
 def test_every_operation_holds_to_the_served_document(fuzzed_server):
     schema = schemathesis.openapi.from_url(f"{fuzzed_server.url}/api/v1/openapi.json",
                                            config=_config(fuzzed_server.emulator.default_api_key))
@@ -242,9 +237,7 @@ def test_every_operation_holds_to_the_served_document(fuzzed_server):
         if (case.method.upper(), case.operation.path) in INSTANCE_WIDE:
             requests.post(reset_url, json={}, timeout=60).raise_for_status()
 
-    document = requests.get(f"{fuzzed_server.url}/api/v1/openapi.json", timeout=30).json()
     problems: list[str] = []
-    misgenerated: list[str] = []
     operations: set[str] = set()
     cases = 0
     for event in engine.from_schema(schema).execute():
@@ -255,18 +248,12 @@ def test_every_operation_holds_to_the_served_document(fuzzed_server):
                 for check in checks:
                     if check.failure_info is None:
                         continue
-                    report = f"{event.recorder.label}: {_describe(event.recorder, case_id, check.failure_info)}"
-                    node = event.recorder.cases.get(case_id)
-                    if check.name == "positive_data_acceptance" and node is not None and not _body_is_valid(
-                            document, node.value):
-                        misgenerated.append(report)  # not a schema-valid request: schemathesis's mistake
-                    else:
-                        problems.append(report)
+                    problems.append(f"{event.recorder.label}: "
+                                    f"{_describe(event.recorder, case_id, check.failure_info)}")
         elif isinstance(event, events.NonFatalError):
             problems.append(f"{event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):
             raise event.exception
-    print(f"schemathesis: {len(operations)} operations, {cases} cases, {len(problems)} problems, "
-          f"{len(misgenerated)} 'positive' cases whose body the document refuses (not counted)")
+    print(f"schemathesis: {len(operations)} operations, {cases} cases, {len(problems)} problems")
     assert len(operations) == len(list(schema.get_all_operations()))
     assert not problems, "\n\n".join(dict.fromkeys(problems))
