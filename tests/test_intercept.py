@@ -149,6 +149,27 @@ def test_other_hosts_pass_through_untouched(vilvik_emulator):
     assert [entry["path"] for entry in vilvik_emulator.requests()] == ["/api/v1/health", "/api/v1/health"]
 
 
+def test_a_routed_call_skips_the_environments_proxy_lookups_and_others_keep_them(vilvik_emulator, monkeypatch):
+    """requests reads every environment variable twice per call for proxies; a routed call
+    (served in process) needs none of it, a call to any other host gets it as before."""
+    looked_up: list[str] = []
+    original = requests.sessions.get_environ_proxies
+
+    def counting(url, no_proxy=None):
+        looked_up.append(url)
+        return original(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # would break a call that used it
+    with mock_vilvik() as control:
+        session = requests.Session()
+        response = session.get("https://vilvik.com/api/v1/submissions",
+                               headers={"Authorization": f"Bearer {control.api_key}"}, verify="/no/such/bundle")
+        assert response.status_code == 200 and looked_up == []
+        assert session.get(f"{vilvik_emulator.base_url}/health").status_code == 200
+        assert looked_up == [f"{vilvik_emulator.base_url}/health"]
+
+
 def test_faults_and_idempotency_apply_to_intercepted_calls():
     with mock_vilvik(mode="manual") as control:
         client = vilvik.Client(max_retries=0)
@@ -258,6 +279,7 @@ def test_the_browser_is_not_opened_on_a_mocked_host(monkeypatch):
 
 def _transport_state() -> dict:
     return {"requests": requests.adapters.HTTPAdapter.__dict__["send"],
+            "requests-environment": requests.Session.__dict__["merge_environment_settings"],
             "httpx": httpx.HTTPTransport.__dict__["handle_request"],
             "httpx-async": httpx.AsyncHTTPTransport.__dict__["handle_async_request"],
             "webbrowser": webbrowser.open, "meta_path": list(sys.meta_path)}

@@ -83,5 +83,8 @@ def _text(value: str | bytes) -> str:
 def inprocess_session(app: Any) -> requests.Session:
     """A ``requests.Session`` whose requests to :data:`INPROCESS_URL` go straight into ``app``."""
     session = requests.Session()
+    # No socket, so the environment's proxies, netrc and CA bundle never apply; looking
+    # them up (every os.environ entry, twice) was a quarter of an in-process call.
+    session.trust_env = False
     session.mount(INPROCESS_URL, InProcessAdapter(app))
     return session

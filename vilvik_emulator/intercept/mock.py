@@ -217,6 +217,7 @@ class _Activation:
             app = self.pooled_app = _pool.take()
         emulator = app.extensions["vilvik_emulator"]
         session = requests.Session()
+        session.trust_env = False  # in process: no proxy or CA bundle of the environment applies
         session.mount(f"{HOSTED_ROOT}/", InProcessAdapter(app))  # the handle stays in process even after exit
         control = EmulatorControl(HOSTED_ROOT, session=session, api_key=emulator.default_api_key)
         control.reset()

@@ -2,8 +2,10 @@
 
 While at least one route is active, ``requests.adapters.HTTPAdapter.send``,
 ``httpx.HTTPTransport.handle_request`` and ``httpx.AsyncHTTPTransport.handle_async_request``
-are replaced by functions that look up a route for the request's host and hand the
-request to it; every other host goes to the original function untouched. Patching the
+(and ``requests.Session.merge_environment_settings``, which skips the environment's proxy
+and CA-bundle lookups for a routed host) are replaced by functions that look up a route
+for the request's host and hand the request to it; every other host goes to the original
+function untouched. Patching the
 classes (not sessions) covers sessions and clients built before the routes were active,
 and the SDK's own ``requests.Session()``. ``webbrowser.open`` is patched too, so an
 intercepted ``vilvik login`` does not open the user's browser on the real vilvik.com.
@@ -97,6 +99,22 @@ def _requests_send(self: Any, request: Any, stream: bool = False, timeout: Any =
                                proxies=proxies)
 
 
+def _requests_environment(self: Any, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict:
+    """``Session.merge_environment_settings`` without the environment for a routed host.
+
+    A routed call is served in process or forwarded to a loopback emulator with no proxy,
+    so the environment's proxies and CA bundle never apply to it; requests looks them up
+    on every call (each ``os.environ`` entry, twice), a quarter of an intercepted call.
+    The session's own settings and the call's arguments merge exactly as requests does.
+    """
+    original = _originals["requests-environment"]
+    if route_for(urlsplit(url).hostname) is None:
+        return original(self, url, proxies, stream, verify, cert)
+    merge = sys.modules["requests.sessions"].merge_setting
+    return {"proxies": merge(proxies, self.proxies), "stream": merge(stream, self.stream),
+            "verify": merge(verify, self.verify), "cert": merge(cert, self.cert)}
+
+
 def _httpx_handle(self: Any, request: Any) -> Any:
     original = _originals["httpx"]
     route = route_for(request.url.host)
@@ -122,6 +140,7 @@ def _browser_open(url: str, new: int = 0, autoraise: bool = True) -> bool:
 #: patch key -> (module, owner inside the module, attribute, replacement)
 _TARGETS: dict[str, tuple[str, str, str, Callable]] = {
     "requests": ("requests", "adapters.HTTPAdapter", "send", _requests_send),
+    "requests-environment": ("requests", "sessions.Session", "merge_environment_settings", _requests_environment),
     "httpx": ("httpx", "HTTPTransport", "handle_request", _httpx_handle),
     "httpx-async": ("httpx", "AsyncHTTPTransport", "handle_async_request", _httpx_handle_async),
     "webbrowser": ("webbrowser", "", "open", _browser_open),
