@@ -6,7 +6,12 @@ write and is not thread-safe, so the store puts three things around it:
 * one re-entrant lock around every operation;
 * a write-ahead journal: a change is appended to ``<db>.journal`` (JSON lines) and
   fsync'd before the call returns, so a write acknowledged to a client survives a
-  crash without rewriting the whole database on every request;
+  crash without rewriting the whole database on every request; a transaction's
+  changes are one line (``{"op":"tx","r":[...]}``), written when it commits, so a
+  crash keeps all of a transaction or none of it;
+* transactions that roll back: :meth:`Store.transaction` applies its writes at once
+  (the thread holding it reads its own writes) and keeps an undo log, so an exception
+  leaves memory, journal and files as they were before it began;
 * checkpoints: the database is written to the TinyDB file atomically (temp file,
   fsync, rename, fsync of the directory) every few seconds while there are changes,
   on close when anything changed, and early when the journal grows large. On open, the
@@ -353,9 +358,14 @@ class Store:
         self._orders: dict[str, dict[str, _Order]] = {}
         #: the highest key or sequence number handed out; None until first needed
         self._seq: int | None = 0
+        #: journal lines of the open transaction, written (as one) when it commits
         self._pending: list[bytes] = []
         self._pending_durable = False
         self._transaction_depth = 0
+        #: what undoes each write of the open transaction, oldest first (None outside one)
+        self._undo: list[tuple] | None = None
+        #: the thread whose transaction it is (files written by others are not its own)
+        self._transaction_owner: int | None = None
         self._journal_bytes = 0
         self._file_bytes = 0
         self._last_write = 0.0
@@ -592,7 +602,8 @@ class Store:
                     break  # a torn last line: that write was never acknowledged
                 if not line.endswith(b"\n"):
                     break  # complete JSON but cut before its newline: not acknowledged either
-                self._apply(record)
+                for change in record["r"] if record["op"] == "tx" else (record,):
+                    self._apply(change)
                 valid += len(line)
         return valid
 
@@ -622,14 +633,21 @@ class Store:
         return key if key is not None else str(self._next_number())
 
     def _apply(self, record: dict) -> None:
+        """Apply one change in memory; inside a transaction, note first what undoes it."""
         op, name = record["op"], record["t"]
         table = self._table(name)
         keys = self._key_map(name)
         orders = self._orders.get(name, {})
+        undo = self._undo
         if op == "put":
             document = record["doc"]
-            if orders and document["id"] in keys:
-                self._unorder(name, table.raw_document(keys[document["id"]]))
+            if undo is not None or orders:
+                old_key = keys.get(document["id"])
+                old = table.raw_document(old_key) if old_key is not None else None
+                if undo is not None:
+                    undo.append(("put", name, document["id"], old_key, old))
+                if orders:
+                    self._unorder(name, old)
             table.put_document(record["k"], document)
             keys[document["id"]] = record["k"]
             if self._seq is not None:
@@ -640,18 +658,76 @@ class Store:
         elif op == "del":
             key = keys.pop(record["id"], None)
             if key is not None:
+                old = table.raw_document(key)
+                if undo is not None:
+                    undo.append(("del", name, record["id"], key, old))
                 if orders:
-                    self._unorder(name, table.raw_document(key))
+                    self._unorder(name, old)
                 table.delete_document(key)
         elif op == "clear":
-            # Freeing thousands of documents takes milliseconds a reset should not wait for.
-            _reaper.discard(table.detach_documents())
-            _reaper.discard(keys)
+            documents = table.detach_documents()
+            entries = {order_name: order.entries for order_name, order in orders.items()}
             self._keys[name] = {}
             for order in orders.values():
                 if order.entries is not None:
-                    _reaper.discard(order.entries)
                     order.entries = []
+            cleared = ("clear", name, documents, keys, entries)
+            if undo is not None:
+                undo.append(cleared)  # kept whole until the transaction ends
+            else:
+                self._release([cleared])
+
+    def _revert(self, change: tuple) -> None:
+        """Undo one change of the open transaction (the newest one not yet undone)."""
+        kind = change[0]
+        if kind == "put":
+            _, name, record_id, key, old = change
+            if old is None:
+                self._apply({"op": "del", "t": name, "id": record_id})
+            else:
+                self._apply({"op": "put", "t": name, "k": key, "doc": old})
+        elif kind == "del":
+            _, name, record_id, key, old = change
+            self._apply({"op": "put", "t": name, "k": key, "doc": old})
+        elif kind == "clear":
+            # Every later change of the table is undone by now: it is empty, and gets its rows back.
+            _, name, documents, keys, entries = change
+            self._table(name)
+            cast(dict, self._storage.data)[name] = documents
+            self._keys[name] = keys
+            for order_name, order in self._orders.get(name, {}).items():
+                order.entries = entries.get(order_name)  # an index made since is rebuilt when next read
+        elif kind == "file":
+            path = change[1]
+            with contextlib.suppress(OSError):
+                path.unlink()
+                roots = (self.files_dir, self.files_dir.resolve())
+                for parent in path.parents:  # the owner's directories, when the file was their first
+                    if parent in roots:
+                        break
+                    parent.rmdir()
+        elif kind == "moved":
+            _, path, trash = change
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    shutil.rmtree(path)  # what the transaction wrote there since
+                os.replace(trash / path.name, path)
+                trash.rmdir()
+
+    @staticmethod
+    def _release(changes: list[tuple]) -> None:
+        """A transaction committed: free what it dropped, in the background (freeing thousands of
+        documents takes milliseconds a reset should not wait for)."""
+        for change in changes:
+            if change[0] == "clear":
+                _, _, documents, keys, entries = change
+                _reaper.discard(documents)
+                _reaper.discard(keys)
+                for order_entries in entries.values():
+                    if order_entries is not None:
+                        _reaper.discard(order_entries)
+            elif change[0] == "moved":
+                _reaper.discard_directory(change[2])
 
     def _unorder(self, name: str, document: dict | None) -> None:
         if document is None:
@@ -668,24 +744,53 @@ class Store:
         # Serialising first fills the journal line and gives the stored document its
         # own copy of every nested value (and proves it is plain JSON).
         line = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        self._apply(_decode_record(line))
+        change = _decode_record(line)
         if self._journal is None:
+            self._apply(change)  # in memory: undone by the transaction, if there is one
             return
-        self._pending.append(line.encode() + b"\n")
-        self._pending_durable = self._pending_durable or durable
-        if self._transaction_depth == 0:
-            self._flush()
+        if self._transaction_depth:
+            self._apply(change)
+            self._pending.append(line.encode())
+            self._pending_durable = self._pending_durable or durable
+            return
+        # A write on its own is a transaction of one: undone if its line cannot be written.
+        undo = self._undo = []
+        try:
+            self._apply(change)
+            self._pending.append(line.encode())
+            self._pending_durable = durable
+            try:
+                self._flush()
+            except BaseException:
+                self._roll_back(0, 0)
+                raise
+        finally:
+            self._undo = None
+        self._release(undo)
 
     def _flush(self) -> None:
+        """Write the pending lines to the journal: one line, or one ``tx`` line for several.
+
+        A failed write is cut off the journal again, so that it leaves no torn line the
+        next append would be glued onto.
+        """
         if not self._pending or self._journal is None:
             return
-        payload = b"".join(self._pending)
-        self._pending.clear()
-        self._journal.write(payload)
-        self._journal.flush()
-        if self._pending_durable:
-            os.fsync(self._journal.fileno())
-        self._pending_durable = False
+        lines = self._pending
+        payload = (lines[0] if len(lines) == 1 else b'{"op":"tx","r":[' + b",".join(lines) + b"]}") + b"\n"
+        self._pending = []
+        durable, self._pending_durable = self._pending_durable, False
+        fd = self._journal.fileno()  # written directly: the file object's buffer is never used
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._journal_bytes)
+            raise
         self._journal_bytes += len(payload)
         self._last_write = time.monotonic()
         if self._first_unwritten is None:
@@ -695,15 +800,66 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
-        """Group writes: one lock hold, one journal append and one fsync at the end."""
+        """Group writes atomically: one lock hold, one journal line and one fsync at the end.
+
+        Writes are applied at once (reads inside see them; other threads wait for the lock)
+        and undone if the block raises: the exception propagates and memory, journal and
+        the files the store moved or newly wrote are as before the block. A nested
+        transaction is a savepoint: its exception undoes its own writes only, and the
+        outer one may go on. Only the outermost commit writes the journal; if that write
+        fails, the whole transaction is undone. Files written over (rather than created)
+        inside a transaction keep their new content.
+        """
         with self._lock:
+            outermost = self._transaction_depth == 0
+            if outermost:
+                self._undo = []
+                self._transaction_owner = threading.get_ident()
+            undo = cast(list, self._undo)
+            mark, pending_mark = len(undo), len(self._pending)
             self._transaction_depth += 1
             try:
                 yield self
+                if outermost:
+                    self._flush()
+            except BaseException:
+                self._roll_back(mark, pending_mark)
+                raise
             finally:
                 self._transaction_depth -= 1
-                if self._transaction_depth == 0:
-                    self._flush()
+                if outermost:
+                    self._undo = None
+                    self._transaction_owner = None
+            if outermost:
+                self._release(undo)
+
+    def _roll_back(self, mark: int, pending_mark: int) -> None:
+        """Undo the open transaction's changes after its ``mark``-th, newest first."""
+        undo = cast(list, self._undo)
+        del self._pending[pending_mark:]
+        self._undo = None  # the undoing is not itself recorded
+        try:
+            while len(undo) > mark:
+                self._revert(undo.pop())
+        finally:
+            self._undo = undo
+
+    def _note_new_file(self, path: Path) -> None:
+        """Inside this thread's transaction, a file about to be created is removed if it rolls back."""
+        if self._undo is not None and self._transaction_owner == threading.get_ident() and not path.exists():
+            self._undo.append(("file", path))
+
+    def _move_aside(self, path: Path) -> None:
+        """Take a file or directory out of ``files_dir`` at once (a rename into its temporary
+        directory): deleted in the background once the transaction commits, put back if it
+        rolls back."""
+        private_directory(self._files_temporary_dir)
+        trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=self._files_temporary_dir))
+        os.replace(path, trash / path.name)
+        if self._undo is not None and self._transaction_owner == threading.get_ident():
+            self._undo.append(("moved", path, trash))
+        else:
+            _reaper.discard_directory(trash)
 
     @property
     def lock(self) -> threading.RLock:
@@ -722,6 +878,10 @@ class Store:
         with self._checkpoint_lock:
             with self._lock:
                 if self._journal is None:
+                    return
+                if self._transaction_depth:
+                    # This thread's open transaction: the file must not get what it may undo.
+                    self._wake_checkpointer.set()
                     return
                 self._flush()
                 if self._journal_bytes == 0:
@@ -894,10 +1054,7 @@ class Store:
                 directory = self.files_dir / table
                 if directory.is_dir():
                     # A rename now, the deletion in the background (a crash leaves it to the next open).
-                    private_directory(self._files_temporary_dir)
-                    trash = Path(tempfile.mkdtemp(prefix=f".{table}.", dir=self._files_temporary_dir))
-                    os.replace(directory, trash / table)
-                    _reaper.discard_directory(trash)
+                    self._move_aside(directory)
 
     def table_names(self) -> list[str]:
         with self._lock:
@@ -924,8 +1081,9 @@ class Store:
         return self.files_dir / owner_table / owner_id / name
 
     def write_file(self, owner_table: str, owner_id: str, name: str, payload: bytes) -> int:
-        atomic_write(self._file_path(owner_table, owner_id, name), payload, durable=self.path is not None,
-                     temporary_dir=self._files_temporary_dir)
+        path = self._file_path(owner_table, owner_id, name)
+        self._note_new_file(path)
+        atomic_write(path, payload, durable=self.path is not None, temporary_dir=self._files_temporary_dir)
         return len(payload)
 
     def read_file(self, owner_table: str, owner_id: str, name: str) -> bytes | None:
@@ -947,9 +1105,10 @@ class Store:
             files: dict[str, str] = {}
             if self.files_dir.exists():
                 for path in sorted(self.files_dir.rglob("*")):
-                    if path.is_file() and not path.name.startswith("."):
-                        relative = path.relative_to(self.files_dir).as_posix()
-                        files[relative] = base64.b64encode(path.read_bytes()).decode()
+                    parts = path.relative_to(self.files_dir).parts
+                    # dot names are the store's own: temporaries, and what a clear moved aside
+                    if path.is_file() and not any(part.startswith(".") for part in parts):
+                        files["/".join(parts)] = base64.b64encode(path.read_bytes()).decode()
             return {"schema_version": SCHEMA_VERSION, "tables": tables, "files": files}
 
     def import_(self, snapshot: dict) -> None:
@@ -989,7 +1148,11 @@ class Store:
             for name, documents in tables.items():
                 for record_id, document in documents.items():
                     self.put(name, {**document, "id": record_id})
-            shutil.rmtree(self.files_dir, ignore_errors=True)
+            if self.files_dir.is_dir():
+                for entry in sorted(self.files_dir.iterdir()):
+                    if entry != self._files_temporary_dir:
+                        self._move_aside(entry)
             for target, payload in decoded.items():
+                self._note_new_file(target)
                 atomic_write(target, payload, durable=self.path is not None, temporary_dir=self._files_temporary_dir)
         self.checkpoint()
