@@ -121,7 +121,8 @@ def test_a_failure_in_any_step_of_finishing_still_ends_the_run(step, api, contro
 
 @pytest.mark.vilvik_mode("manual")
 def test_a_failed_recording_is_charged_once_for_what_the_run_used(api, control, vilvik_emulator_server, monkeypatch):
-    """The charge is made, then the next write fails: the fallback keeps that one charge and reports it."""
+    """The charge is made, then the next write fails: the transaction undoes it with the rest, and the
+    fallback charges once for what the run used and reports it."""
     emulator = vilvik_emulator_server.emulator
     created = api.create()
     monkeypatch.setattr(emulator.results, "insert", _raise_once(emulator.results.insert))

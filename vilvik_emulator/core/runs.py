@@ -252,8 +252,8 @@ class RunService:
                 "credits_used": self.credits.cost(outcome.usage) if outcome.usage else 0.0,
                 "progress": final_progress, "result_id": result.id if result else None}
             # Everything that renders is done before the first write, and the status is written
-            # last: the store's transaction groups writes but does not undo them when one fails
-            # (see _undo), so a run is terminal only once everything else of its end is there.
+            # last, in one transaction: if any write fails, the store undoes them all (charge,
+            # result row, events), so a run is terminal only once everything else of its end is there.
             ended = current.changed(**changes)
             events = self._events(ended, result)
             with self.store.transaction():
@@ -280,10 +280,10 @@ class RunService:
         self.webhooks.submission_event(record, event, detail, result)
 
     def _undo(self, submission_id: str, result: ResultRecord | None) -> None:
-        """Take back what a failed recording wrote before it failed: the store applies each write at
-        once and keeps it (``Store.transaction`` does not roll back), so a result row, its files or
-        webhook events may be there for a run that will end ``failed``. A charge stays: it is what
-        the run used, made at most once (:meth:`_record_failure` reads it back)."""
+        """Take back what a failed recording left outside its transaction: the result's files
+        (written before it, by ``results.prepare``). The transaction's own writes (charge, result
+        row, events) were undone by the store; removing them again is a no-op kept as a second
+        line of defence. :meth:`_record_failure` then charges the run once, as ``internal_error``."""
         if result is not None:
             try:
                 if self.results.find(result.id) is not None:
