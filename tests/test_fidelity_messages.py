@@ -90,6 +90,17 @@ def test_each_create_rule_names_its_field(api, delta, field, message):
 
 
 @pytest.mark.vilvik_mode("manual")
+def test_a_ragged_population_is_the_one_problem_named_not_the_num_genes_it_would_give(api):
+    """Without num_genes the population gives the gene count; a ragged one cannot, and saying
+    "num_genes is required" too would send the user after the wrong field."""
+    body = {**BASE, "initial_population": [[1, 2], [1]]}
+    body.pop("num_genes"), body.pop("sol_per_pop", None)
+
+    error = assert_validation_failed(api.post("submissions", json=body), "initial_population")
+    assert [item["field"] for item in error["details"]] == ["initial_population"], error["details"]
+
+
+@pytest.mark.vilvik_mode("manual")
 def test_an_upload_of_another_account_or_expired_names_the_id_field(api, control, other_account):
     theirs = other_account.post("code-uploads", json={"content": FITNESS}).json()["code_id"]
     mine = api.post("code-uploads", json={"content": FITNESS}).json()["code_id"]

@@ -29,9 +29,7 @@ to be that rule and no other (:data:`ALLOWED`, checked by the custom check
   generator expands into 19,683 branches and then needs minutes per example; likewise
   ``gene_type: "custom"`` needs ``custom_gene_type`` (the field's description says it); and
   ``quick_binary_subset_sum``'s "integers or num_integers, exactly one" (the quick types'
-  schemas are another module's). With a ragged ``initial_population`` the run's gene count
-  cannot be read from it, so ``num_genes`` "is required" comes with the "must be
-  rectangular" detail, and only with it. 402 ``insufficient_credits`` (state: the balance).
+  schemas are another module's). 402 ``insufficient_credits`` (state: the balance).
 * import — 422 for code whose entry cannot be detected or that does not compile, PyGAD's
   rules, ``"custom"`` without ``custom_gene_type``, and a result whose lengths disagree with
   the parameters (across two parts).
@@ -128,8 +126,6 @@ NO_CREDITS = Rule("insufficient_credits")
 SHAPE_RULES = [Rule("validation_failed", r"num_genes|gene_type|custom_gene_type|submission_type|initial_population",
                     r"^cannot (change|be set)")]
 CREATE_RULES = [*CODE_RULES, *CALLBACK_PAIRING, CUSTOM_GENE_TYPE, *PYGAD_RULES, *QUICK_RULES, KEY_REUSED, NO_CREDITS]
-#: a detail allowed only beside another, where that other is allowed: (the detail's rule, the sibling's)
-CASCADES = [(Rule("validation_failed", "num_genes", "^is required$"), RAGGED_POPULATION)]
 #: events and event_types are one list: when both are sent they must be equal (no JSON Schema keyword compares two)
 ONE_EVENT_LIST = Rule("validation_failed", "event_types", "^must equal events")
 #: RFC 8628's answers while a login is pending, or for a code that names no login (state, not the body's shape)
@@ -162,14 +158,7 @@ def _allowed_rejection(method: str, path: str, status: int, body: dict) -> bool:
     details = error.get("details") or [None]
     code = error["code"]
 
-    def covered(detail: dict | None) -> bool:
-        if any(rule.covers(detail, code) for rule in rules):
-            return True
-        return any(rule.covers(detail, code) and detail is not None and cause in rules
-                   and any(cause.covers(other, code) for other in details if other is not detail)
-                   for rule, cause in CASCADES)
-
-    return all(covered(detail) for detail in details)
+    return all(any(rule.covers(detail, code) for rule in rules) for detail in details)
 
 
 @schemathesis.check

@@ -64,7 +64,8 @@ def complete_parameters(given: dict[str, Any], errors: FieldErrors, *,
                 elif sent != size:
                     errors.add("initial_population", f"has {size} {what}, but {name} is {sent} (PyGAD takes "
                                                      f"the population's size; leave {name} out or make them agree)")
-    if parameters.get("num_genes") is None:
+    if parameters.get("num_genes") is None and population is None:
+        # (a ragged population, already reported, is where num_genes would have come from)
         errors.add("num_genes", "is required")
 
     sol_per_pop: Any = parameters.get("sol_per_pop")
