@@ -246,3 +246,18 @@ def test_each_entry_of_a_mock_with_its_own_app_starts_from_a_clean_state(in_proc
             assert vilvik.Client().submissions.list().items == []
     finally:
         emulator.close()
+
+
+def test_the_default_runtime_limit_is_600_seconds():
+    """§6 [decision]: a job runs for at most 600 s unless the server is told otherwise; the limit
+    the runner enforces is the configuration's (``/_emulator/config`` shows what it holds)."""
+    from vilvik_emulator.inprocess import INPROCESS_URL, inprocess_session
+
+    emulator = Emulator(Settings(db_path=None, mode="manual")).start()
+    try:
+        session = inprocess_session(create_app(emulator))
+        limits = session.get(f"{INPROCESS_URL}/_emulator/config", timeout=30).json()["limits"]
+        assert limits["runtime_seconds"] == 600
+        assert emulator.runner._limits()["runtime_seconds"] == 600  # what each job is started with
+    finally:
+        emulator.close()

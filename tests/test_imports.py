@@ -357,6 +357,24 @@ def test_free_tier_allows_fifty_imports_a_day(api, control, body):
     assert len(submission_ids(api)) == 51
 
 
+def test_premium_tier_allows_three_hundred_imports_a_day(api, control, body):
+    control.update_account(DEFAULT_ACCOUNT, tier="premium")
+    control.clock_freeze()
+    for _ in range(5):
+        for _ in range(60):
+            imported(api, body)
+        control.clock_advance(3600)
+
+    refused = post_import(api, body)  # the hourly window is empty, the daily one is full
+
+    assert assert_rate_limited(refused, "day") == 19 * 3600
+    stored, url = 0, "submissions/?page_size=100"
+    while url:
+        page = api.get(url).json()
+        stored, url = stored + len(page["results"]), page["next"]
+    assert stored == 300
+
+
 def test_premium_tier_allows_sixty_imports_an_hour(api, control, body):
     control.update_account(DEFAULT_ACCOUNT, tier="premium")
     control.clock_freeze()
