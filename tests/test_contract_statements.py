@@ -62,6 +62,27 @@ def test_every_entry_has_the_fields_and_a_known_section():
         assert isinstance(entry["tests"], list), entry["id"]
 
 
+def test_the_commands_in_the_docs_name_statements_and_sections_that_exist():
+    """docs/contract-coverage.md's commands are not run by the snippet test (a pass takes
+    minutes): their ``--id``/``--only`` values are checked here instead."""
+    import re
+
+    text = (ROOT / "docs" / "contract-coverage.md").read_text(encoding="utf-8")
+    ids = {entry["id"] for entry in STATEMENTS}
+    named = re.findall(r"--id ([^\s`]+)", text)
+    sections = re.findall(r"--only (§[0-9a-z.]+)", text)
+    assert named and sections
+    assert set(named) <= ids, sorted(set(named) - ids)
+    assert set(sections) <= set(TOOL.SECTIONS), sorted(set(sections) - set(TOOL.SECTIONS))
+
+
+def test_an_unknown_statement_id_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        TOOL.main(["--id", "no.such-statement"])
+    assert stopped.value.code == 2
+    assert "unknown statement id(s) no.such-statement" in capsys.readouterr().err
+
+
 def test_every_section_of_the_contract_has_statements():
     assert {entry["section"] for entry in STATEMENTS} == set(TOOL.SECTIONS)
 

@@ -330,7 +330,9 @@ def test_continue_honours_idempotency(api, control):
 # ---------------------------------------------------------------------- credits
 
 def test_credits_are_charged_at_the_end_of_each_run(api, control):
-    detail, _ = run(api, control)
+    # Long enough to cost something: a charge is rounded to 4 decimals (§8), and 8 generations
+    # of SMALL take under 5 ms of CPU once the job's exit is no longer billed.
+    detail, _ = run(api, control, num_generations=300)
     ledger = control.ledger()
     assert ledger["results"][0]["submission_id"] == detail["id"]
     assert ledger["results"][0]["amount"] == detail["credits_used"] > 0

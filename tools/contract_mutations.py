@@ -261,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
         entries = [entry for entry in entries if entry["section"] in args.only]
     if args.id:
+        unknown = set(args.id) - {entry["id"] for entry in entries}
+        if unknown:
+            parser.error(f"unknown statement id(s) {', '.join(sorted(unknown))} (see {args.data.name})")
         entries = [entry for entry in entries if entry["id"] in args.id]
     if not entries:
         parser.error("no statement is selected")
