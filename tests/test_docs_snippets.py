@@ -192,7 +192,7 @@ def test_the_pages_have_snippets_and_few_are_not_run():
     skipped = [block for block in every if block.not_run is not None]
     assert len(every) >= 20
     assert all(block.not_run for block in skipped), [block.where for block in skipped if not block.not_run]
-    assert len(skipped) <= 3, [f"{block.where}: {block.not_run}" for block in skipped]
+    assert len(skipped) <= 4, [f"{block.where}: {block.not_run}" for block in skipped]
     unknown = {block.language for page in PAGES for block in blocks(page)} - {*RUN, "text", "http", ""}
     assert not unknown, f"fences the test does not know: {unknown}"
 
