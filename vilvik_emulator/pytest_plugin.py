@@ -71,7 +71,9 @@ def vilvik_emulator(vilvik_emulator_server: EmulatorServer, _vilvik_control_sess
     server = vilvik_emulator_server
     control = EmulatorControl(server.url, api_key=server.emulator.default_api_key,
                               session=_vilvik_control_session)
-    control.reset()
+    # The server runs in this process: reset it directly, as ``POST /_emulator/reset`` would
+    # (the route calls the same method), without a loopback round trip through its threads.
+    server.emulator.reset()
     mode = _marked_mode(request)
     if mode is not None:
         control.update_account("acct_default", mode=mode)
