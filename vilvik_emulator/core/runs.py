@@ -270,12 +270,17 @@ class RunService:
             raise
         return updated
 
-    def _events(self, record: SubmissionRecord, result: ResultRecord | None) -> tuple[str, dict, dict | None]:
+    def _events(self, record: SubmissionRecord, result: ResultRecord | None) -> tuple[str, dict, dict | None] | None:
+        """The run's end as its webhook events carry it, or None when no one would receive them."""
+        if not self.webhooks.announces(record):
+            return None
         base = self.site_url() + "/api/v1"
         return (f"submission.{record.status}", render.submission_detail(record, base),
                 render.result_detail(result, base) if result is not None else None)
 
-    def _queue_events(self, record: SubmissionRecord, events: tuple[str, dict, dict | None]) -> None:
+    def _queue_events(self, record: SubmissionRecord, events: tuple[str, dict, dict | None] | None) -> None:
+        if events is None:
+            return
         event, detail, result = events
         self.webhooks.submission_event(record, event, detail, result)
 

@@ -139,24 +139,37 @@ class WebhookService:
         Called inside the transaction that records the change, so the outbox rows
         commit, or not, with it.
         """
-        if submission.source != "api" or submission.imported:
-            return  # website submissions and imports fire nothing
+        if not self.announces(submission):
+            return
         self._emit(submission, event, detail, result)
         if event == "submission.succeeded" and result is not None:
             self._emit(submission, "result.completed", detail, result)
 
+    def announces(self, submission: SubmissionRecord) -> bool:
+        """Whether the submission's events can reach anyone: an API submission (website
+        submissions and imports fire nothing) with its own ``webhook_url`` or an account
+        with an active webhook. When not, its end renders no event at all."""
+        if submission.source != "api" or submission.imported:
+            return False
+        if submission.webhook_url:
+            return True
+        account_id = submission.account_id
+        return bool(self.store.scan(WEBHOOKS, lambda row: row["account_id"] == account_id and row["is_active"]))
+
     def _emit(self, submission: SubmissionRecord, event: str, detail: dict, result: dict | None) -> None:
-        event_id = str(uuid.uuid4())
-        now = format_ts(self.clock.now()) or ""
-        due = self.clock.timestamp()
-        body = json.dumps({"id": event_id, "type": event, "created_at": now,
-                           "data": {"submission": detail, "result": result}}, separators=(",", ":"))
         account_id = submission.account_id
         targets: list[tuple[str | None, str]] = [
             (webhook.id, webhook.url) for webhook in self.of_account(account_id)
             if webhook.is_active and event in webhook.events]
         if submission.webhook_url:
             targets.append((None, submission.webhook_url))
+        if not targets:
+            return
+        event_id = str(uuid.uuid4())
+        now = format_ts(self.clock.now()) or ""
+        due = self.clock.timestamp()
+        body = json.dumps({"id": event_id, "type": event, "created_at": now,
+                           "data": {"submission": detail, "result": result}}, separators=(",", ":"))
         with self.store.transaction():
             for webhook_id, url in targets:
                 self._queue(account_id, webhook_id, submission.id, url, event_id, event, body, due)
