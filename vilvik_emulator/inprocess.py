@@ -80,11 +80,12 @@ def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def inprocess_session(app: Any) -> requests.Session:
-    """A ``requests.Session`` whose requests to :data:`INPROCESS_URL` go straight into ``app``."""
+def inprocess_session(app: Any, root: str = INPROCESS_URL) -> requests.Session:
+    """A ``requests.Session`` whose requests to ``root`` (default :data:`INPROCESS_URL`) go
+    straight into ``app``."""
     session = requests.Session()
     # No socket, so the environment's proxies, netrc and CA bundle never apply; looking
     # them up (every os.environ entry, twice) was a quarter of an in-process call.
     session.trust_env = False
-    session.mount(INPROCESS_URL, InProcessAdapter(app))
+    session.mount(root, InProcessAdapter(app))
     return session

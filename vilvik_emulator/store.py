@@ -1082,10 +1082,14 @@ class Store:
         return self.files_dir / owner_table / owner_id / name
 
     def write_file(self, owner_table: str, owner_id: str, name: str, payload: bytes) -> int:
-        path = self._file_path(owner_table, owner_id, name)
+        self._write_path(self._file_path(owner_table, owner_id, name), payload)
+        return len(payload)
+
+    def _write_path(self, path: Path, payload: bytes) -> None:
+        """Write a file under ``files_dir`` atomically (fsync'd for a database on disk),
+        removed again if the open transaction rolls back and the file is new."""
         self._note_new_file(path)
         atomic_write(path, payload, durable=self.path is not None, temporary_dir=self._files_temporary_dir)
-        return len(payload)
 
     def read_file(self, owner_table: str, owner_id: str, name: str) -> bytes | None:
         try:
@@ -1154,6 +1158,5 @@ class Store:
                     if entry != self._files_temporary_dir:
                         self._move_aside(entry)
             for target, payload in decoded.items():
-                self._note_new_file(target)
-                atomic_write(target, payload, durable=self.path is not None, temporary_dir=self._files_temporary_dir)
+                self._write_path(target, payload)
         self.checkpoint()

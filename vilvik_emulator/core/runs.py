@@ -285,22 +285,16 @@ class RunService:
         self.webhooks.submission_event(record, event, detail, result)
 
     def _undo(self, submission_id: str, result: ResultRecord | None) -> None:
-        """Take back what a failed recording left outside its transaction: the result's files
-        (written before it, by ``results.prepare``). The transaction's own writes (charge, result
-        row, events) were undone by the store; removing them again is a no-op kept as a second
-        line of defence. :meth:`_record_failure` then charges the run once, as ``internal_error``."""
-        if result is not None:
-            try:
-                if self.results.find(result.id) is not None:
-                    self.results.remove(result.id)
-                else:
-                    self.results.discard(result)
-            except Exception:
-                log.exception("removing the result of submission %s after a failed recording failed", submission_id)
+        """Take back what a failed recording left outside its transaction: the result's files,
+        written before it by ``results.prepare``. The transaction's own writes (charge, result
+        row, events) the store has undone; :meth:`_record_failure` then charges the run once."""
+        if result is None:
+            return
         try:
-            self.webhooks.drop_submission_events(submission_id)
+            self.results.discard(result)
         except Exception:
-            log.exception("dropping the events of submission %s after a failed recording failed", submission_id)
+            log.exception("removing the files of submission %s's result after a failed recording failed",
+                          submission_id)
 
     def _record_failure(self, record: SubmissionRecord, outcome: Outcome) -> SubmissionRecord:
         """The last resort: the run ends ``failed``/``internal_error``, charged once for what it used."""

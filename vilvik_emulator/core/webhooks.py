@@ -146,23 +146,23 @@ class WebhookService:
             self._emit(submission, "result.completed", detail, result)
 
     def announces(self, submission: SubmissionRecord) -> bool:
-        """Whether the submission's events can reach anyone: an API submission (website
-        submissions and imports fire nothing) with its own ``webhook_url`` or an account
-        with an active webhook. When not, its end renders no event at all."""
-        if submission.source != "api" or submission.imported:
-            return False
+        """Whether any of the submission's events can reach anyone (website submissions and
+        imports fire nothing). When not, its end renders no event at all."""
+        return submission.source == "api" and not submission.imported and bool(self._targets(submission))
+
+    def _targets(self, submission: SubmissionRecord, event: str | None = None) -> list[tuple[str | None, str]]:
+        """(webhook id, url) of each receiver of ``event`` (of any event when None): the
+        account's active webhooks subscribed to it, and the submission's own ``webhook_url``."""
+        targets: list[tuple[str | None, str]] = [
+            (webhook.id, webhook.url) for webhook in self.of_account(submission.account_id)
+            if webhook.is_active and (event is None or event in webhook.events)]
         if submission.webhook_url:
-            return True
-        account_id = submission.account_id
-        return bool(self.store.scan(WEBHOOKS, lambda row: row["account_id"] == account_id and row["is_active"]))
+            targets.append((None, submission.webhook_url))
+        return targets
 
     def _emit(self, submission: SubmissionRecord, event: str, detail: dict, result: dict | None) -> None:
         account_id = submission.account_id
-        targets: list[tuple[str | None, str]] = [
-            (webhook.id, webhook.url) for webhook in self.of_account(account_id)
-            if webhook.is_active and event in webhook.events]
-        if submission.webhook_url:
-            targets.append((None, submission.webhook_url))
+        targets = self._targets(submission, event)
         if not targets:
             return
         event_id = str(uuid.uuid4())
@@ -173,11 +173,6 @@ class WebhookService:
         with self.store.transaction():
             for webhook_id, url in targets:
                 self._queue(account_id, webhook_id, submission.id, url, event_id, event, body, due)
-
-    def drop_submission_events(self, submission_id: str) -> None:
-        """Forget the undelivered events of a submission (a run whose end could not be recorded
-        announces its failure instead of what it had begun to announce)."""
-        self.store.remove_where(EVENTS_OUTBOX, lambda row: row["submission_id"] == submission_id)
 
     def send_test(self, webhook_id: str) -> dict[str, str]:
         """Fire a ``webhook.test`` event at one webhook (active or not)."""
@@ -220,12 +215,7 @@ class WebhookService:
         """Forget every pending event and the delivery history (a full reset)."""
         with self._condition:
             self._generation += 1
-            # Only tables that hold rows: a reset of an instance that never used webhooks
-            # (most test suites') then costs no journal write and no fsync here.
-            holding = set(self.store.table_names())
-            tables = [table for table in (WEBHOOKS, EVENTS_OUTBOX, DELIVERIES) if table in holding]
-            if tables:
-                self.store.clear(tables)
+            self.store.clear([WEBHOOKS, EVENTS_OUTBOX, DELIVERIES])  # empty ones cost no journal write
             self._condition.notify_all()
 
     def clear_account(self, account_id: str) -> None:

@@ -210,15 +210,13 @@ class _Activation:
         return self.control
 
     def _in_process(self) -> EmulatorControl:
-        from ..inprocess import InProcessAdapter
+        from ..inprocess import inprocess_session
 
         app = self.mock.app
         if app is None:
             app = self.pooled_app = _pool.take()
         emulator = app.extensions["vilvik_emulator"]
-        session = requests.Session()
-        session.trust_env = False  # in process: no proxy or CA bundle of the environment applies
-        session.mount(f"{HOSTED_ROOT}/", InProcessAdapter(app))  # the handle stays in process even after exit
+        session = inprocess_session(app, f"{HOSTED_ROOT}/")  # the handle stays in process even after exit
         control = EmulatorControl(HOSTED_ROOT, session=session, api_key=emulator.default_api_key)
         control.reset()
         control.configure(**intercept_settings(self.mock.strict_keys, self.mock.mode))
