@@ -419,23 +419,22 @@ def supervise(namespaced: bool, lifeline: int, status: int, order: int, events: 
         protocol.encode(_exit_report(0, (0.0, 0.0), 0.0))
         ended = _wait_for(user, lifeline, wake_reader)
         if ended is None:  # the server is gone: nobody to report to
-            _kill_the_rest(namespaced)
-            _reap_all()
+            _end_the_job(namespaced)
             os._exit(0)
         measured = _usage_of_the_stopped(user) if os.WIFSTOPPED(ended) else None
+        report_first = measured is not None
         if measured is None:
-            _kill_the_rest(namespaced)
-            _reap_all()
+            _end_the_job(namespaced)
             reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the job, all reaped
             measured = (reaped.ru_utime + reaped.ru_stime, reaped.ru_maxrss / 1024)
         try:
             Reporter(status).send(_exit_report(ended, measured, _setup_seconds(setup_reader, measured[0])))
         except BrokenPipeError:  # a spare the template let go before any job: nobody to report to
             pass
-        # The job ended in a stop (its one process, frozen, is all there is): the report went
-        # first, the kill and the kernel's teardown of its memory come after.
-        _kill_the_rest(namespaced)
-        _reap_all()
+        if report_first:
+            # The job ended in a stop (its one process, frozen, is all there is): the report went
+            # first, the kill and the kernel's teardown of its memory come after.
+            _end_the_job(namespaced)
     except BaseException:
         traceback.print_exc()
         os._exit(70)
@@ -503,8 +502,8 @@ def _usage_of_the_stopped(user: int) -> tuple[float, float] | None:
     return None if peak is None else (cpu, peak)
 
 
-def _kill_the_rest(namespaced: bool) -> None:
-    """Kill every process of the job (the supervisor aside)."""
+def _end_the_job(namespaced: bool) -> None:
+    """Kill every process of the job (the supervisor aside) and reap them all."""
     if namespaced and os.getpid() == 1:
         try:
             os.kill(-1, signal.SIGKILL)  # as a PID namespace's init: every other process in it
@@ -512,9 +511,6 @@ def _kill_the_rest(namespaced: bool) -> None:
             pass
     else:
         kill_tree(os.getpid(), include_root=False)
-
-
-def _reap_all() -> None:
     while True:
         try:
             os.waitpid(-1, 0)
