@@ -190,6 +190,87 @@ def test_file_names_cannot_escape():
         store.close()
 
 
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_file_names_cannot_escape_on_either_backend(tmp_path, where):
+    store = Store(tmp_path / "db.json" if where == "file" else None, checkpoint_interval=0)
+    try:
+        for parts in (("..", "r", "x"), ("results", ".hidden", "x"), ("results", "a/b", "x"), ("", "r", "x")):
+            with pytest.raises(ValueError):
+                store.write_file(*parts, b"")
+            assert store.read_file(*parts) is None
+        with pytest.raises(ValueError):
+            store.delete_files("results", "../..")
+    finally:
+        store.close()
+
+
+def test_an_in_memory_store_keeps_its_files_off_the_disk(monkeypatch):
+    """The pytest plugin's and intercept mode's emulators: a finished job's files cost no file-system call."""
+    store = Store(None)
+    try:
+        def no_disk(*arguments, **keywords):
+            raise AssertionError("an in-memory store wrote a file")
+
+        monkeypatch.setattr("vilvik_emulator.store.atomic_write", no_disk)
+        monkeypatch.setattr("vilvik_emulator.store.os.replace", no_disk)
+        assert store.write_file("results", "r1", "log.txt", bytearray(b"one")) == 3
+        store.write_file("results", "r2", "log.txt", b"two")
+        assert store.read_file("results", "r1", "log.txt") == b"one"
+        assert store.file_owners("results") == ["r1", "r2"]
+        store.delete_files("results", "r1")
+        assert store.read_file("results", "r1", "log.txt") is None and store.file_owners("results") == ["r2"]
+        store.clear(["results"])
+        assert store.file_owners("results") == [] and store.read_file("results", "r2", "log.txt") is None
+        assert not hasattr(store, "files_dir")
+    finally:
+        store.close()
+
+
+def test_an_in_memory_file_written_over_in_a_failed_transaction_gets_its_old_content_back():
+    store = Store(None)
+    try:
+        store.write_file("results", "r1", "log.txt", b"old")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.write_file("results", "r1", "log.txt", b"new")
+            store.write_file("results", "r1", "chart.svg", b"<svg/>")
+            raise RuntimeError("undo")
+        assert store.read_file("results", "r1", "log.txt") == b"old"
+        assert store.read_file("results", "r1", "chart.svg") is None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_snapshot_moves_files_between_backends(tmp_path, where):
+    source = Store(None)
+    target = Store(tmp_path / "db.json" if where == "file" else None, checkpoint_interval=0)
+    try:
+        source.insert("results", {"id": "r1"})
+        source.write_file("results", "r1", "result.json", b'{"a": 1}')
+        source.write_file("submissions", "s1", "population.json", b"[[1]]")
+        target.write_file("results", "old", "log.txt", b"gone after the import")
+        snapshot = json.loads(json.dumps(source.export()))
+        assert sorted(snapshot["files"]) == ["results/r1/result.json", "submissions/s1/population.json"]
+        target.import_(snapshot)
+        assert target.read_file("results", "r1", "result.json") == b'{"a": 1}'
+        assert target.read_file("submissions", "s1", "population.json") == b"[[1]]"
+        assert target.read_file("results", "old", "log.txt") is None
+        assert target.export()["files"] == snapshot["files"]
+    finally:
+        source.close()
+        target.close()
+
+
+@pytest.mark.parametrize("relative", ["results/x", "results/x/y/z.txt", "results/.x/log.txt", "/results/x/log.txt"])
+def test_a_snapshot_file_path_must_be_table_id_name(relative):
+    store = Store(None)
+    try:
+        with pytest.raises(ValueError, match="is not <table>/<record id>/<name>"):
+            store.import_({"schema_version": 1, "tables": {}, "files": {relative: ""}})
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------- opening without rewriting
 
 

@@ -374,6 +374,10 @@ class Snapshot(ResponseDocument):
     files: dict[str, str] = Field(description="Result files by relative path, base64.")
 
 
+#: a snapshot's file path: three parts, none empty, none starting with a dot (the store's rule)
+FILE_PATH = r"^[^./\\][^/\\]*/[^./\\][^/\\]*/[^./\\][^/\\]*$"
+
+
 class SnapshotImport(RequestBody):
     """A document exported by `GET /_emulator/snapshot` (its records are checked table by table)."""
 
@@ -382,7 +386,10 @@ class SnapshotImport(RequestBody):
     schema_version: Annotated[int, Strict(), Field(ge=1, le=SCHEMA_VERSION, description=(
         "The store schema the snapshot was written with; a newer one than this emulator reads is refused.")), WHOLE]
     tables: dict[str, dict[str, dict[str, Any]]]
-    files: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]] = Field(default_factory=dict)
+    #: ``<owner table>/<owner id>/<name>``, no part empty or starting with a dot -> base64 content
+    files: dict[Annotated[str, Field(pattern=FILE_PATH)],
+                Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]] = Field(
+        default_factory=dict, json_schema_extra={"additionalProperties": False})
     emulator_version: StrictStr | None = None
     exported_at: StrictStr | None = None
 
