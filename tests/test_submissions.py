@@ -14,7 +14,7 @@ import re
 
 import pygad
 import pytest
-from helpers import EXAMPLE, NEVER_RETURNS, SPHERE, assert_validation_failed, balance, error_code, submission_ids
+from helpers import EXAMPLE, NEVER_RETURNS, SPHERE, alive, assert_validation_failed, balance, error_code, submission_ids
 
 ID = re.compile(r"^[A-Za-z0-9]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -353,7 +353,8 @@ def test_delete_of_a_running_job_kills_its_worker_and_removes_its_results(
 
     assert response.status_code == 204
     assert response.content == b""
-    assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} survived the DELETE"
+    # dead: gone, or a zombie its parent (the job template) has not reaped yet
+    assert not alive(pid), f"worker {pid} survived the DELETE"
     assert runner.state(created["id"]) is None
     assert_deleted(api, created["id"])
     assert result_rows(api) == []
