@@ -369,3 +369,32 @@ def test_restart_recovers_queued_and_running_jobs(tmp_path):
     finally:
         restarted.terminate()
 
+
+
+def test_a_restart_in_manual_mode_keeps_held_jobs_as_they_were(tmp_path):
+    """Recovery reads rows and acts only where it must: a queued job held by hand stays queued,
+    one moved to running by hand stays running (no worker was lost), one that had a worker fails."""
+    from vilvik_emulator.app import create_app
+    from vilvik_emulator.config import Settings
+    from vilvik_emulator.emulator import Emulator
+
+    def open_emulator() -> tuple[Emulator, object]:
+        emulator = Emulator(Settings(db_path=str(tmp_path / "db.json"), mode="manual")).start()
+        return emulator, create_app(emulator).test_client()
+
+    emulator, client = open_emulator()
+    headers = {"Authorization": f"Bearer {emulator.default_api_key}"}
+    ids = [client.post("/api/v1/submissions", json=SMALL, headers=headers).get_json()["id"] for _ in range(3)]
+    assert client.post(f"/_emulator/submissions/{ids[1]}/advance", json={"to": "running"}).status_code == 200
+    assert client.post(f"/_emulator/submissions/{ids[2]}/advance", json={"to": "running"}).status_code == 200
+    emulator.submissions.update(ids[2], worker_pid=4_000_000)  # as if a worker had run it when the server died
+    emulator.close()
+
+    emulator, client = open_emulator()
+    try:
+        statuses = [client.get(f"/api/v1/submissions/{sid}", headers=headers).get_json() for sid in ids]
+        assert [detail["status"] for detail in statuses] == ["queued", "running", "failed"]
+        assert statuses[2]["error"]["code"] == "worker_lost"
+        assert emulator.runner.stats()["queued"] == 0, "manual mode dispatches nothing on recovery"
+    finally:
+        emulator.close()

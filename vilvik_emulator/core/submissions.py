@@ -97,10 +97,11 @@ class SubmissionService:
         rows = self.store.scan(SUBMISSIONS, lambda row: row.get("parent_submission_id") == submission_id)
         return [SubmissionRecord.load(row) for row in sorted(rows, key=lambda row: row["seq"])]
 
-    def unfinished(self) -> list[SubmissionRecord]:
-        """Queued and running submissions of every account, oldest first (restart recovery)."""
+    def unfinished(self) -> list[dict]:
+        """Queued and running submissions of every account, oldest first, as stored rows (restart
+        recovery, which builds a record only for the ones it acts on)."""
         rows = self.store.scan(SUBMISSIONS, lambda row: row["status"] not in TERMINAL)
-        return [SubmissionRecord.load(row) for row in sorted(rows, key=lambda row: row["seq"])]
+        return sorted(rows, key=lambda row: row["seq"])
 
     def of_account(self, account_id: str) -> Iterator[SubmissionRecord]:
         for row in self.store.scan(SUBMISSIONS, lambda row: row["account_id"] == account_id):
