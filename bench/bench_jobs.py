@@ -181,11 +181,13 @@ def measure_jobs(session: requests.Session, server: ServerProcess,
     waited: list[EmulatorRun] = []
     polled: list[EmulatorRun] = []
     raw_outcomes: list[Outcome] = []
+    healths: list[float] = []
     for _ in range(REPEATS):
         # Alternating spreads any drift of the machine (other processes) over all three.
         seconds, outcome = run_raw(case)
         raw_seconds.append(seconds)
         raw_outcomes.append(outcome)
+        healths.append(time_health(session, server))  # the baseline in turn with the job, as it paces
         waited.append(run_emulator(session, server, case))
         polled.append(run_emulator(session, server, case, POLL_INTERVAL))
 
@@ -232,23 +234,32 @@ def measure_jobs(session: requests.Session, server: ServerProcess,
                      f"{len(waited) + len(polled)} emulator runs and raw PyGAD (also the best solution and "
                      f"the {len(raw_outcome.history)}-entry best-fitness history)")
     MEDIANS[case.name] = (raw_median, median(waited, "observed"))
+    HEALTH_IN_TURN[case.name] = statistics.median(healths)
     return comparisons, notes, [run.submission_id for run in waited + polled]
 
 
 MEDIANS: dict[str, tuple[float, float]] = {}  # case -> (raw PyGAD, emulator POST -> terminal), medians
+#: case -> median of the GET /health timed just before each of its wait runs
+HEALTH_IN_TURN: dict[str, float] = {}
+
+
+def time_health(session: requests.Session, server: ServerProcess) -> float:
+    started = time.perf_counter()
+    _expect(session.get(f"{server.base_url}/health", timeout=TIMEOUT), 200)
+    return time.perf_counter() - started
 
 
 def measure_health(session: requests.Session, server: ServerProcess) -> float:
     """Median of ``GET /api/v1/health``, the floor of any request to this server."""
-    timings = []
-    for _ in range(HEALTH_SAMPLES + 5):
-        started = time.perf_counter()
-        _expect(session.get(f"{server.base_url}/health", timeout=TIMEOUT), 200)
-        timings.append(time.perf_counter() - started)
+    timings = [time_health(session, server) for _ in range(HEALTH_SAMPLES + 5)]
     return statistics.median(timings[5:])
 
 
-def goals(health: float) -> tuple[list[Comparison], list[str]]:
+def goals(health_in_a_row: float) -> tuple[list[Comparison], list[str]]:
+    """The issue's goals. The minimal job's baseline is the GET /health timed in turn with it
+    (one just before each wait run, as ``bench_api_latency`` times its baselines): requests
+    in a tight row run on a machine that never idles and come out faster than the same
+    request made between two jobs; both figures are printed."""
     notes = []
     for name, goal in GOALS.items():
         raw, observed = MEDIANS[name]
@@ -256,13 +267,19 @@ def goals(health: float) -> tuple[list[Comparison], list[str]]:
         notes.append(f"goal: {name} POST -> terminal / raw PyGAD <= {goal:g}x: {ratio:.2f}x, "
                      + ("met" if ratio <= goal else "NOT MET"))
     minimal = MEDIANS["minimal job"][1]
+    health = HEALTH_IN_TURN["minimal job"]
     ratio = minimal / health
-    notes.append(f"goal: minimal job POST -> terminal / GET /api/v1/health <= {MINIMAL_OVER_HEALTH_GOAL:g}x: "
-                 f"{ratio:.2f}x, " + ("met" if ratio <= MINIMAL_OVER_HEALTH_GOAL else "NOT MET")
-                 + " (the HTTP server in use decides much of it: see GET /health)")
-    comparison = Comparison("jobs", "minimal job (1 gen x 4 sol x 2 genes): POST -> terminal vs GET /health, medians",
-                            "GET /health", health, "minimal job", minimal)
-    return [comparison], notes
+    notes.append(f"goal: minimal job POST -> terminal / GET /api/v1/health (timed in turn) <= "
+                 f"{MINIMAL_OVER_HEALTH_GOAL:g}x: {ratio:.2f}x, "
+                 + ("met" if ratio <= MINIMAL_OVER_HEALTH_GOAL else "NOT MET")
+                 + f"; against {HEALTH_SAMPLES} GET /health in a row ({health_in_a_row * 1000:.2f} ms): "
+                 f"{minimal / health_in_a_row:.2f}x")
+    comparisons = [
+        Comparison("jobs", "minimal job (1 gen x 4 sol x 2 genes): POST -> terminal vs GET /health in turn, medians",
+                   "GET /health", health, "minimal job", minimal),
+        Comparison("jobs", f"minimal job: POST -> terminal vs {HEALTH_SAMPLES} GET /health in a row, medians",
+                   "GET /health", health_in_a_row, "minimal job", minimal)]
+    return comparisons, notes
 
 
 def profile_minimal_job() -> list[str]:
