@@ -71,12 +71,16 @@ def vilvik_emulator(vilvik_emulator_server: EmulatorServer, _vilvik_control_sess
     server = vilvik_emulator_server
     control = EmulatorControl(server.url, api_key=server.emulator.default_api_key,
                               session=_vilvik_control_session)
-    # The server runs in this process: reset it directly, as ``POST /_emulator/reset`` would
-    # (the route calls the same method), without a loopback round trip through its threads.
+    # The server runs in this process: reset it and apply the test's mark directly, as
+    # ``POST /_emulator/reset`` and ``PATCH /_emulator/accounts/acct_default`` would (the
+    # routes call the same methods), without a loopback round trip through its threads
+    # (each ~2-4 ms, most of a later test's set-up).
     server.emulator.reset()
     mode = _marked_mode(request)
     if mode is not None:
-        control.update_account("acct_default", mode=mode)
+        from .schemas.accounts import AccountUpdate
+
+        server.emulator.accounts.update_account("acct_default", AccountUpdate.model_validate({"mode": mode}))
     yield control
 
 
