@@ -55,6 +55,7 @@ HANG_SOURCE = ("def fitness_func(ga_instance, solution, solution_idx):\n"
 LOAD_SAMPLES, LOAD_WARMUP, LOAD_SPREAD_SECONDS = 150, 20, 6.0
 HEALTH_SAMPLES = 50
 PROFILE_JOBS = 30
+PROFILE_GAP_SECONDS = 0.05
 #: the goals of the issue "Performance" (Jobs): POST -> terminal over raw PyGAD, minimal job over GET /health
 GOALS = {"documented example": 1.5, "bigger run": 1.05}
 MINIMAL_OVER_HEALTH_GOAL = 8.0
@@ -283,7 +284,12 @@ def goals(health_in_a_row: float) -> tuple[list[Comparison], list[str]]:
 
 
 def profile_minimal_job() -> list[str]:
-    """A runner in this process (no HTTP, no store) runs the minimal job; where its time goes."""
+    """A runner in this process (no HTTP, no store) runs the minimal job; where its time goes.
+
+    Twice: jobs back to back (a test suite's; the next job's spare is still being forked and
+    warmed up, on the same 2 CPUs, while the job before it runs), then paced
+    ``PROFILE_GAP_SECONDS`` apart (a user's; the spare is ready and the CPUs are idle).
+    """
     from vilvik_emulator.runner import JobSpec, Runner
     from vilvik_emulator.runner.worker import run_ga
 
@@ -308,17 +314,19 @@ def profile_minimal_job() -> list[str]:
     case = CASES[2]
     parameters = {**case.parameters, "random_seed": SEED}
     code = {"fitness_func": SPHERE_SOURCE, "fitness_func_entry": "fitness_func"}
-    totals, timelines = [], []
+    totals, timelines = {0.0: [], PROFILE_GAP_SECONDS: []}, {0.0: [], PROFILE_GAP_SECONDS: []}
     try:
-        for index in range(PROFILE_JOBS + 1):
+        for index in range(2 * PROFILE_JOBS + 1):
+            gap = 0.0 if index <= PROFILE_JOBS else PROFILE_GAP_SECONDS
+            time.sleep(gap)
             started = time.perf_counter()
             runner.enqueue(JobSpec(f"profile-{index}", parameters, code))
             with changed:
                 changed.wait_for(lambda: f"profile-{index}" in finished, TIMEOUT)  # noqa: B023
             outcome = finished[f"profile-{index}"]
             if index:  # the first one waits for the template to start
-                totals.append(time.perf_counter() - started)
-                timelines.append(outcome.timeline)
+                totals[gap].append(time.perf_counter() - started)
+                timelines[gap].append(outcome.timeline)
         containment = runner.stats()["containment"]
     finally:
         runner.shutdown()
@@ -333,15 +341,19 @@ def profile_minimal_job() -> list[str]:
             in_process.append(time.perf_counter() - started)
     lines = [f"profile of a 1-generation job ({case.shape}), a runner in this process ({containment} "
              f"containment), medians of {PROFILE_JOBS}: enqueue -> job_finished "
-             f"{statistics.median(totals) * 1000:.1f} ms; the worker's run_ga() alone in this warm process "
-             f"{statistics.median(in_process) * 1000:.1f} ms"]
-    previous = 0.0
+             f"{statistics.median(totals[0.0]) * 1000:.1f} ms back to back, "
+             f"{statistics.median(totals[PROFILE_GAP_SECONDS]) * 1000:.1f} ms with {PROFILE_GAP_SECONDS * 1000:.0f} ms "
+             f"between jobs; the worker's run_ga() alone in this warm process "
+             f"{statistics.median(in_process) * 1000:.1f} ms; steps back to back / paced:"]
+    previous = {gap: 0.0 for gap in totals}
     for step, what in PROFILE_STEPS:
-        at = statistics.median(timeline.get(step, 0.0) for timeline in timelines)
-        lines.append(f"  profile: +{(at - previous) * 1000:5.1f} ms to {step} (at {at * 1000:5.1f} ms): {what}")
+        at = {gap: statistics.median(timeline.get(step, 0.0) for timeline in timelines[gap]) for gap in totals}
+        lines.append(f"  profile: +{(at[0.0] - previous[0.0]) * 1000:5.1f} / "
+                     f"+{(at[PROFILE_GAP_SECONDS] - previous[PROFILE_GAP_SECONDS]) * 1000:4.1f} ms to {step}: {what}")
         previous = at
-    lines.append(f"  profile: +{(statistics.median(totals) - previous) * 1000:5.1f} ms dispatch and job_finished "
-                 "(queue -> monitor thread, the listener call)")
+    dispatch = {gap: (statistics.median(totals[gap]) - previous[gap]) * 1000 for gap in totals}
+    lines.append(f"  profile: +{dispatch[0.0]:5.1f} / +{dispatch[PROFILE_GAP_SECONDS]:4.1f} ms dispatch and "
+                 "job_finished (queue -> monitor thread, the listener call)")
     return lines
 
 
