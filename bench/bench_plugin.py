@@ -5,7 +5,8 @@
   pytest measured it (the first one starts the session server, the later ones only reset
   it; goal for a later one: <= 5 ms);
 * reset: ``POST /_emulator/reset`` with 1,000 stored submissions (goal <= 5 ms) against an
-  empty one;
+  empty one, over loopback to a server in this process; then ``Emulator.reset()`` called
+  directly, as the plugin's fixture does before each test;
 * the in-process transport (``vilvik_inprocess_client``) against loopback HTTP, for the
   same SDK calls (create, get, one list page) on the same emulator.
 """
@@ -74,8 +75,10 @@ def fixture_setup() -> tuple[float, float, list[str]]:
         f"set-up of the later tests (ms): min {min(later) * 1000:.1f}, max {max(later) * 1000:.1f}"]
 
 
-def reset_times() -> tuple[float, float]:
-    """Median reset (through the control plane) with 1,000 stored submissions and with none."""
+def reset_times() -> tuple[float, float, float, float]:
+    """Median reset with 1,000 stored submissions and with none: through the control plane
+    (``POST /_emulator/reset`` over loopback), then called directly as the pytest plugin
+    does before each test (``Emulator.reset()``, the method the route calls)."""
     from vilvik_emulator.config import Settings
     from vilvik_emulator.emulator import Emulator
     from vilvik_emulator.inprocess import INPROCESS_URL, inprocess_session
@@ -95,7 +98,7 @@ def reset_times() -> tuple[float, float]:
             if created.status_code != 202:
                 raise RuntimeError(f"create answered {created.status_code}: {created.text[:500]}")
         snapshot = control.export_snapshot()
-        full, empty = [], []
+        full, empty, direct_full, direct_empty = [], [], [], []
         for _ in range(RESET_ROUNDS):
             # The store frees what a reset dropped on a background thread, starting 50 ms
             # later: the previous round's leftovers are freed during this round's import,
@@ -108,7 +111,17 @@ def reset_times() -> tuple[float, float]:
             started = time.perf_counter()
             control.reset()
             full.append(time.perf_counter() - started)
-        return statistics.median(full), statistics.median(empty)
+        for _ in range(RESET_ROUNDS):
+            started = time.perf_counter()
+            server.emulator.reset()
+            direct_empty.append(time.perf_counter() - started)
+            control.import_snapshot(snapshot)
+            time.sleep(TEST_BODY_SECONDS)
+            started = time.perf_counter()
+            server.emulator.reset()
+            direct_full.append(time.perf_counter() - started)
+        return (statistics.median(full), statistics.median(empty),
+                statistics.median(direct_full), statistics.median(direct_empty))
     finally:
         server.stop()
 
@@ -157,9 +170,11 @@ def run(cache=None) -> Report:
     first, later, notes = fixture_setup()
     report.comparisons.append(Comparison("plugin", "fixture set-up: first test vs each later test", "later (median)",
                                          later, "first", first))
-    full, empty = reset_times()
-    report.comparisons.append(Comparison("plugin", "POST /_emulator/reset, median of 5", "empty", empty,
+    full, empty, direct_full, direct_empty = reset_times()
+    report.comparisons.append(Comparison("plugin", f"POST /_emulator/reset, median of {RESET_ROUNDS}", "empty", empty,
                                          f"{ROWS} submissions", full))
+    report.comparisons.append(Comparison("plugin", f"Emulator.reset() as the plugin calls it, median of {RESET_ROUNDS}",
+                                         "empty", direct_empty, f"{ROWS} submissions", direct_full))
     for label, http, inprocess in transports():
         report.comparisons.append(Comparison("plugin", f"SDK {label} p50: in-process vs loopback HTTP",
                                              "loopback HTTP", http, "in-process", inprocess))

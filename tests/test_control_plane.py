@@ -6,7 +6,7 @@ import pytest
 import requests
 from helpers import EXAMPLE, NEVER_RETURNS, alive, error_code
 
-from vilvik_emulator.testing import ControlError
+from vilvik_emulator.testing import ControlError, EmulatorControl
 
 
 def test_health(control):
@@ -14,6 +14,20 @@ def test_health(control):
     assert health["status"] == "ok" and health["mode"] == "thread"
     assert health["store"]["backend"] == "tinydb"
     assert isinstance(health["uptime_seconds"], float)
+
+
+@pytest.mark.parametrize("proxy_variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_handle_on_a_loopback_server_never_goes_through_a_proxy(vilvik_emulator_server, monkeypatch,
+                                                                    proxy_variable):
+    """A proxy could not reach the user's loopback anyway; looking one up costs more than a reset."""
+    monkeypatch.setenv(proxy_variable, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    handle = EmulatorControl(vilvik_emulator_server.url)
+    assert handle.health()["status"] == "ok"
+    assert not handle.session.trust_env
+    assert EmulatorControl("http://emulator:8080").session.trust_env  # a remote one honours the environment
+    assert not EmulatorControl("http://[::1]:8080").session.trust_env
 
 
 def test_accounts_create_list_update(control, api):

@@ -48,7 +48,8 @@ def _is_ip_literal(name: str) -> bool:
     return True
 
 
-def _is_loopback(name: str) -> bool:
+def is_loopback(name: str) -> bool:
+    """True for ``localhost`` and any loopback address (IPv6 without its brackets)."""
     if name == "localhost":
         return True
     try:
@@ -90,7 +91,7 @@ class HostPolicy:
         if bind_host in WILDCARD_ADDRESSES:
             return cls(frozenset(names | LOOPBACK_NAMES | {socket.gethostname().lower()}), any_ip_address=True)
         names |= {bind_host.lower().strip("[]"), bound_address.lower()}
-        if _is_loopback(bound_address):
+        if is_loopback(bound_address):
             names |= LOOPBACK_NAMES
         return cls(frozenset(names))
 

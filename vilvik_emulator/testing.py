@@ -11,9 +11,12 @@ same against any emulator you started yourself::
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import requests
+
+from .guard import is_loopback
 
 
 class ControlError(RuntimeError):
@@ -33,7 +36,13 @@ class EmulatorControl:
     def __init__(self, url: str, *, admin_token: str | None = None, session: requests.Session | None = None,
                  api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # A server on loopback is never behind a proxy (a proxy could not even reach it), and
+            # looking one up (``requests`` reads every proxy variable, twice, per call) costs
+            # more than most control-plane calls.
+            session.trust_env = not is_loopback(urllib.parse.urlsplit(self.url).hostname or "")
+        self.session = session
         self.admin_token = admin_token
         self._api_key = api_key
 
