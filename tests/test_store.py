@@ -261,6 +261,65 @@ def test_a_snapshot_moves_files_between_backends(tmp_path, where):
         target.close()
 
 
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_new_records_files_are_written_at_once(tmp_path, where):
+    store = Store(tmp_path / "db.json" if where == "file" else None, checkpoint_interval=0)
+    try:
+        sizes = store.write_files("results", "r1", {"result.json": b'{"a": 1}', "log.txt": b"", "chart.svg": b"<svg/>"})
+        assert sizes == {"result.json": 8, "log.txt": 0, "chart.svg": 6}
+        assert store.read_file("results", "r1", "result.json") == b'{"a": 1}'
+        assert store.read_file("results", "r1", "log.txt") == b""
+        # a record that has files already: the batch is written file by file, over what is there
+        assert store.write_files("results", "r1", {"log.txt": b"more"}) == {"log.txt": 4}
+        assert store.read_file("results", "r1", "log.txt") == b"more"
+        assert store.read_file("results", "r1", "chart.svg") == b"<svg/>"
+        if where == "file":
+            directory = tmp_path / "db.files" / "results" / "r1"
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+            assert {stat.S_IMODE(path.stat().st_mode) for path in directory.iterdir()} == {0o600}
+        with pytest.raises(ValueError):
+            store.write_files("results", "r2", {"../x": b""})
+        assert "r2" not in store.file_owners("results")
+    finally:
+        store.close()
+
+
+def test_a_batch_that_fails_half_way_leaves_nothing_on_disk(tmp_path, monkeypatch):
+    store = Store(tmp_path / "db.json", checkpoint_interval=0)
+    try:
+        real_fsync, calls = os.fsync, []
+
+        def second_fsync_fails(fd):
+            calls.append(fd)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+            real_fsync(fd)
+
+        monkeypatch.setattr("vilvik_emulator.store.os.fsync", second_fsync_fails)
+        with pytest.raises(OSError):
+            store.write_files("results", "r1", {"a.json": b"{}", "b.json": b"{}", "c.json": b"{}"})
+        monkeypatch.undo()
+        assert store.file_owners("results") == []
+        assert not (tmp_path / "db.files" / "results" / "r1").exists()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_batch_inside_a_failed_transaction_is_taken_back(tmp_path, where):
+    store = Store(tmp_path / "db.json" if where == "file" else None, checkpoint_interval=0)
+    try:
+        with pytest.raises(RuntimeError), store.transaction():
+            store.insert("submissions", {"id": "s1"})
+            store.write_files("submissions", "s1", {"initial_population.json": b"[[1, 2]]"})
+            raise RuntimeError("undo")
+        assert store.get("submissions", "s1") is None
+        assert store.read_file("submissions", "s1", "initial_population.json") is None
+        assert store.file_owners("submissions") == []
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("relative", ["results/x", "results/x/y/z.txt", "results/.x/log.txt", "/results/x/log.txt"])
 def test_a_snapshot_file_path_must_be_table_id_name(relative):
     store = Store(None)

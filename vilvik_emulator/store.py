@@ -182,8 +182,9 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def private_directory(path: Path) -> None:
-    """Create ``path`` and its missing parents as 0700 (``mkdir``'s mode is cut by the umask).
+def private_directory(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents as 0700 (``mkdir``'s mode is cut by the umask);
+    the directories it created, outermost first.
 
     Directories that already exist are left as they are: they may be the user's own.
     """
@@ -195,6 +196,7 @@ def private_directory(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir()
         os.chmod(directory, 0o700)
+    return missing[::-1]
 
 
 def _open_private(path: Path, flags: int, mode: str) -> IO[Any]:
@@ -711,6 +713,8 @@ class Store:
                     if parent in roots:
                         break
                     parent.rmdir()
+        elif kind == "directory":
+            shutil.rmtree(change[1], ignore_errors=True)
         elif kind == "memory_file":
             _, table, owner_id, name, previous = change
             owners = cast(dict, self._memory_files).setdefault(table, {})
@@ -1122,6 +1126,48 @@ class Store:
                 cast(list, self._undo).append(("memory_file", owner_table, owner_id, name, files.get(name)))
             files[name] = content
         return len(content)
+
+    def write_files(self, owner_table: str, owner_id: str, files: dict[str, bytes]) -> dict[str, int]:
+        """Write a new record's files at once (a result's four, a submission's population):
+        their sizes by name. A new record's directory is not visible to anything before its
+        row exists, so on disk the files go straight into it (no temporary file and rename
+        each) and are made durable together: each file, then the directory and the
+        directories made for it, one fsync each (atomically written one by one, each
+        file cost a rename and a directory fsync more: ~1.3 ms of a finish on a virtual
+        disk). A directory that exists already (a record's second batch) gets
+        :meth:`write_file`'s atomic writes. Inside a transaction, the new directory goes
+        again if it rolls back; if a write fails, nothing of the batch is left."""
+        if self._memory_files is not None:
+            return {name: self.write_file(owner_table, owner_id, name, payload) for name, payload in files.items()}
+        for name in files:
+            self._check_file_parts(owner_table, owner_id, name)
+        directory = self._file_path(owner_table, owner_id, "x").parent
+        made = private_directory(directory.parent)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            return {name: self.write_file(owner_table, owner_id, name, payload) for name, payload in files.items()}
+        if self._in_own_transaction():
+            cast(list, self._undo).append(("directory", directory))
+        try:
+            os.chmod(directory, 0o700)
+            sizes = {}
+            for name, payload in files.items():
+                fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                try:
+                    view = memoryview(payload)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                sizes[name] = len(payload)
+            for synced in (directory, directory.parent, *(made_one.parent for made_one in made)):
+                _fsync_directory(synced)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return sizes
 
     def _write_path(self, path: Path, payload: bytes) -> None:
         """Write a file under ``files_dir`` atomically (fsync'd),

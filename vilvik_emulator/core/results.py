@@ -75,14 +75,13 @@ class ResultService:
         payloads.setdefault("fitness.svg", fitness_chart(data.get("best_solutions_fitness") or [],
                                                          title=chart_title(submission)).encode("utf-8", "replace"))
         payloads["log.txt"] = log
-        entries = []
         try:
-            for name, payload in payloads.items():
-                size = self.store.write_file(RESULTS, result_id, name, payload)
-                entries.append({"name": name, "content_type": CONTENT_TYPES[name.rsplit(".", 1)[1]], "size": size})
+            sizes = self.store.write_files(RESULTS, result_id, payloads)
         except BaseException:
             self.store.delete_files(RESULTS, result_id)  # no half-written result is left behind
             raise
+        entries = [{"name": name, "content_type": CONTENT_TYPES[name.rsplit(".", 1)[1]], "size": size}
+                   for name, size in sizes.items()]
         return ResultRecord(
             id=result_id, seq=self.store.next_seq(), account_id=submission.account_id, submission_id=submission.id,
             name=submission.name, is_shared=False, best_solution_fitness=data.get("best_solution_fitness"),

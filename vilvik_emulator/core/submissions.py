@@ -51,7 +51,7 @@ class SubmissionService:
             quick_inputs=draft.quick_inputs, generated=draft.generated,
             has_initial_population=initial_population is not None, **extra)
         if initial_population is not None:
-            self.store.write_file(SUBMISSIONS, record.id, POPULATION_FILE, json.dumps(initial_population).encode())
+            self.store.write_files(SUBMISSIONS, record.id, {POPULATION_FILE: json.dumps(initial_population).encode()})
         self.store.insert(SUBMISSIONS, record.dump())
         return record
 
