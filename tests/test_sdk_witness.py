@@ -4,7 +4,8 @@ The SDK's test suite (vilvik 0.5.7, ``tests/*.py`` of its sdist) mocks the hoste
 with ``responses``: every ``mock_api.add(method, url, json=..., status=...)`` is a
 statement of what the SDK expects the service to answer. ``STUBS`` below is each of
 those 49 stubs, copied as they are (``test_the_table_is_the_sdk_tests_own_stubs`` checks
-the copy against the SDK's sources when they are unpacked). Each stub is replayed here:
+the copy against the SDK's sources, which ``make install-test`` unpacks into
+``.venv/sdk-source``). Each stub is replayed here:
 the same SDK call, made through the SDK against the real server, with the request the
 SDK's test makes (or the nearest valid one, where the test's own body is not a program
 the service can run — said in a comment each time), and the emulator's answer is
@@ -1094,10 +1095,13 @@ def sdk_test_stubs(directory: Path) -> list[Stub]:
 
 def test_the_table_is_the_sdk_tests_own_stubs():
     """The copy above is exactly what the SDK's tests mock (when its sdist is unpacked: see the module doc)."""
-    directory = Path(os.environ.get("VILVIK_SDK_SOURCE", "/tmp/sdk/vilvik-0.5.7")) / "tests"
+    default = Path(__file__).resolve().parents[1] / ".venv" / "sdk-source" / f"vilvik-{vilvik.__version__}"
+    directory = Path(os.environ.get("VILVIK_SDK_SOURCE", default)) / "tests"
     if not directory.is_dir():
-        pytest.skip(f"the SDK's test sources are not at {directory}: pip download --no-deps --no-binary :all: "
-                    "vilvik==0.5.7, unpack it, and point VILVIK_SDK_SOURCE at it")
+        # a missing witness fails (it never skips): `make install-test` unpacks it there
+        pytest.fail(f"the SDK's test sources are not at {directory}: `make install-test` fetches them "
+                    f"(pip download --no-deps --no-binary :all: vilvik=={vilvik.__version__}, unpacked into "
+                    ".venv/sdk-source), or point VILVIK_SDK_SOURCE at an unpacked copy", pytrace=False)
     version = (directory.parent / "vilvik" / "_version.py").read_text()
     assert vilvik.__version__ in version, "the sdist is not the installed SDK's version"
 

@@ -27,7 +27,7 @@ INSTALL=${VILVIK_SETUP_INSTALL:-auto}
 
 action=${1:-}
 target=${2:-}
-if [[ ! $action =~ ^(prerequisites|install|_apt|_venv)$ ]] || [[ ! $target =~ ^(serve|test)$ ]]; then
+if [[ ! $action =~ ^(prerequisites|install|_apt|_venv|_sdk_sources)$ ]] || [[ ! $target =~ ^(serve|test)$ ]]; then
   echo "usage: tools/setup.sh prerequisites|install serve|test" >&2
   exit 2
 fi
@@ -153,12 +153,32 @@ install_venv() {
   fi
 }
 
+# The SDK's own tests are a second witness of the hosted service's shapes
+# (tests/test_sdk_witness.py): its source distribution, from PyPI like every package,
+# unpacked once into the virtualenv at install time (nothing is downloaded by a test).
+sdk_sources() {
+  local directory=$VENV/sdk-source download
+  if compgen -G "$directory/vilvik-*/tests" >/dev/null; then
+    return 0
+  fi
+  download=$(mktemp -d)
+  echo "$VENV/bin/python -m pip download --quiet --no-deps --no-binary :all: $SDK -d $directory"
+  "$VENV/bin/python" -m pip download --quiet --no-deps --no-binary :all: "$SDK" -d "$download"
+  mkdir -p "$directory"
+  tar -xzf "$download"/vilvik-*.tar.gz -C "$directory"
+  rm -rf "$download"
+}
+
 case $action in
   _apt) apt_install ;;
   _venv) install_venv ;;
   prerequisites) prerequisites ;;
+  _sdk_sources) sdk_sources ;;
   install)
     prerequisites
     locked "$SELF" _venv "$target"
+    if [[ $target == test ]]; then
+      locked "$SELF" _sdk_sources "$target"
+    fi
     ;;
 esac
