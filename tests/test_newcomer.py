@@ -95,7 +95,16 @@ def _stand_ins(tmp_path: Path, uid: int) -> dict:
             else
                 exec {sys.executable} "$@"
             fi"""),
-        "venv-python": f'[ "$1" = -c ] && exit 0\nshift 2\necho "pip $* {held}" >>"{log}"',
+        # pip download (the SDK's sdist) leaves a tarball of a tests/ directory in the -d directory, its last argument
+        "venv-python": textwrap.dedent(f"""\
+            [ "$1" = -c ] && exit 0
+            shift 2
+            echo "pip $* {held}" >>"{log}"
+            if [ "$1" = download ]; then
+                for last; do :; done
+                mkdir -p "$last/src/vilvik-0.5.7/tests"
+                tar -czf "$last/vilvik-0.5.7.tar.gz" -C "$last/src" vilvik-0.5.7 && rm -r "$last/src"
+            fi"""),
     }
     for name, body in scripts.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
@@ -176,6 +185,11 @@ def test_the_virtualenv_is_made_and_installed_into_once_under_the_lock(tmp_path)
     assert all(line.endswith(" locked") for line in lines), lines
     assert "pip install --quiet --upgrade pip locked" in lines
     assert "pip install --quiet -e .[test] locked" in lines
+    # make test also fetches the SDK's sdist (its tests witness the hosted shapes), once
+    (download,) = [line for line in lines if line.startswith("pip download")]
+    assert download.startswith("pip download --quiet --no-deps --no-binary :all: vilvik==0.5.7 -d ")
+    assert download.endswith(" locked"), download
+    assert (tmp_path / "venv" / "sdk-source" / "vilvik-0.5.7" / "tests").is_dir()
     # Nothing to do the second time, for either target.
     for target in ("serve", "test"):
         again = subprocess.run([str(SETUP), "install", target], env=env, capture_output=True, text=True)
