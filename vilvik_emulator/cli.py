@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .config import DEFAULT_DB_PATH, RUN_MODES, Limits, Settings, from_environment
 from .errors import ApiError
+from .hosts import LOOPBACK_NAMES
 from .store import StoreError
 
 if TYPE_CHECKING:
     from .emulator import Emulator
     from .server import EmulatorServer
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 # ---------------------------------------------------------------------- serve
@@ -148,7 +148,7 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(str(error), 2)
     if not 0 <= settings.port <= 65535:
         return _fail(f"--port must be between 0 and 65535 (0 picks a free one), not {settings.port}", 2)
-    if settings.host not in LOOPBACK and not settings.admin_token:
+    if settings.host not in LOOPBACK_NAMES and not settings.admin_token:
         settings.admin_token = secrets.token_urlsafe(24)
     seed = None
     if args.seed_data:

@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 from flask import request
 
 from .errors import ApiError
+from .hosts import LOOPBACK_NAMES, is_loopback
 from .ids import request_id
 
-#: the names a loopback server answers to (IPv6 without its brackets)
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 #: bind addresses meaning "every interface"
 WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -46,16 +45,6 @@ def _is_ip_literal(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def is_loopback(name: str) -> bool:
-    """True for ``localhost`` and any loopback address (IPv6 without its brackets)."""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def host_name(header: str) -> str | None:

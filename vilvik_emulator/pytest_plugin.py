@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from .config import RUN_MODES, Settings
-from .testing import EmulatorControl
+from .testing import EmulatorControl, control_session
 
 if TYPE_CHECKING:
     from .server import EmulatorServer
@@ -54,11 +54,10 @@ def vilvik_emulator_server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture(scope="session")
 def _vilvik_control_session(vilvik_emulator_server: EmulatorServer) -> Iterator[requests.Session]:
-    """One keep-alive connection to the session's server for every test's reset, instead of
-    a new connection per test. ``trust_env`` is off: the server is on loopback, so no proxy
-    or ``.netrc`` applies, and looking them up costs more than the reset itself."""
-    session = requests.Session()
-    session.trust_env = False
+    """One keep-alive connection to the session's server for every test's control calls,
+    instead of a new connection per test (on loopback: no proxy lookups, see
+    :func:`~vilvik_emulator.testing.control_session`)."""
+    session = control_session(vilvik_emulator_server.url)
     try:
         yield session
     finally:

@@ -1107,9 +1107,13 @@ class Store:
             if not part or "/" in part or "\\" in part or part.startswith("."):
                 raise ValueError(f"invalid file path component {part!r}")
 
+    def _owner_directory(self, owner_table: str, owner_id: str) -> Path:
+        self._check_file_parts(owner_table, owner_id)
+        return self.files_dir / owner_table / owner_id
+
     def _file_path(self, owner_table: str, owner_id: str, name: str) -> Path:
-        self._check_file_parts(owner_table, owner_id, name)
-        return self.files_dir / owner_table / owner_id / name
+        self._check_file_parts(name)
+        return self._owner_directory(owner_table, owner_id) / name
 
     def _in_own_transaction(self) -> bool:
         return self._undo is not None and self._transaction_owner == threading.get_ident()
@@ -1139,9 +1143,8 @@ class Store:
         again if it rolls back; if a write fails, nothing of the batch is left."""
         if self._memory_files is not None:
             return {name: self.write_file(owner_table, owner_id, name, payload) for name, payload in files.items()}
-        for name in files:
-            self._check_file_parts(owner_table, owner_id, name)
-        directory = self._file_path(owner_table, owner_id, "x").parent
+        self._check_file_parts(*files)
+        directory = self._owner_directory(owner_table, owner_id)
         made = private_directory(directory.parent)
         try:
             os.mkdir(directory, 0o700)
@@ -1194,7 +1197,7 @@ class Store:
             with self._lock:
                 self._memory_files.get(owner_table, {}).pop(owner_id, None)
             return
-        shutil.rmtree(self._file_path(owner_table, owner_id, "x").parent, ignore_errors=True)
+        shutil.rmtree(self._owner_directory(owner_table, owner_id), ignore_errors=True)
 
     def file_owners(self, owner_table: str) -> list[str]:
         """The ids of the records of ``owner_table`` that have files (for consistency checks)."""

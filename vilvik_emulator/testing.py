@@ -16,7 +16,17 @@ from typing import Any
 
 import requests
 
-from .guard import is_loopback
+from .hosts import is_loopback
+
+
+def control_session(url: str) -> requests.Session:
+    """A ``requests.Session`` for an emulator at ``url``: on loopback it ignores the proxy
+    variables and ``.netrc`` (``trust_env`` off). No proxy could reach the user's loopback,
+    and looking one up (``requests`` reads every proxy variable, twice, per call) costs more
+    than most control-plane calls; any other host honours the environment."""
+    session = requests.Session()
+    session.trust_env = not is_loopback(urllib.parse.urlsplit(url).hostname or "")
+    return session
 
 
 class ControlError(RuntimeError):
@@ -36,13 +46,7 @@ class EmulatorControl:
     def __init__(self, url: str, *, admin_token: str | None = None, session: requests.Session | None = None,
                  api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
-        if session is None:
-            session = requests.Session()
-            # A server on loopback is never behind a proxy (a proxy could not even reach it), and
-            # looking one up (``requests`` reads every proxy variable, twice, per call) costs
-            # more than most control-plane calls.
-            session.trust_env = not is_loopback(urllib.parse.urlsplit(self.url).hostname or "")
-        self.session = session
+        self.session = session or control_session(self.url)
         self.admin_token = admin_token
         self._api_key = api_key
 

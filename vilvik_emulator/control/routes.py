@@ -18,6 +18,7 @@ from ..core import render
 from ..core.records import KeyRecord, SubmissionRecord
 from ..errors import ApiError
 from ..guard import refuse_cross_site
+from ..hosts import LOOPBACK_NAMES
 from ..schemas.accounts import AccountCreate, AccountUpdate, KeyCreate, KeyUpdate
 from ..schemas.control import (
     AccountFilter,
@@ -37,7 +38,6 @@ from ..schemas.submissions import TERMINAL
 from ..schemas.webhooks import DeliveryFilters, WebhookCreate, WebhookUpdate
 
 blueprint = Blueprint("control", __name__, url_prefix="/_emulator")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # First: a web page's cross-site request is refused before anything else looks at it.
 blueprint.before_request(refuse_cross_site)
 
@@ -45,7 +45,7 @@ blueprint.before_request(refuse_cross_site)
 @blueprint.before_request
 def require_admin_token() -> None:
     settings = emulator().settings
-    if settings.host in LOOPBACK and not settings.admin_token:
+    if settings.host in LOOPBACK_NAMES and not settings.admin_token:
         return
     expected = settings.admin_token or ""
     presented = request.headers.get("X-Admin-Token")

@@ -139,16 +139,20 @@ class WebhookService:
         Called inside the transaction that records the change, so the outbox rows
         commit, or not, with it.
         """
-        if not self.announces(submission):
-            return
+        if not self._fires(submission):
+            return  # (each event then finds its own receivers, if any)
         self._emit(submission, event, detail, result)
         if event == "submission.succeeded" and result is not None:
             self._emit(submission, "result.completed", detail, result)
 
     def announces(self, submission: SubmissionRecord) -> bool:
-        """Whether any of the submission's events can reach anyone (website submissions and
-        imports fire nothing). When not, its end renders no event at all."""
-        return submission.source == "api" and not submission.imported and bool(self._targets(submission))
+        """Whether any of the submission's events can reach anyone. When not, its end renders no event at all."""
+        return self._fires(submission) and bool(self._targets(submission))
+
+    @staticmethod
+    def _fires(submission: SubmissionRecord) -> bool:
+        """Website submissions and imports fire no events."""
+        return submission.source == "api" and not submission.imported
 
     def _targets(self, submission: SubmissionRecord, event: str | None = None) -> list[tuple[str | None, str]]:
         """(webhook id, url) of each receiver of ``event`` (of any event when None): the

@@ -86,8 +86,9 @@ def _with_own_server(args: argparse.Namespace, serve_args: argparse.Namespace, c
     import json
     import secrets
 
-    from ..cli import LOOPBACK, build_settings
+    from ..cli import build_settings
     from ..emulator import Emulator
+    from ..hosts import LOOPBACK_NAMES
     from ..server import EmulatorServer
     from ..store import StoreError
 
@@ -101,7 +102,7 @@ def _with_own_server(args: argparse.Namespace, serve_args: argparse.Namespace, c
         return _fail(str(error))
     settings.accept_unknown_keys = not args.strict_keys
     settings.auto_approve_login = True  # nobody is at a dashboard to approve a `vilvik login`
-    if settings.host not in LOOPBACK and not settings.admin_token:
+    if settings.host not in LOOPBACK_NAMES and not settings.admin_token:
         settings.admin_token = secrets.token_urlsafe(24)
     try:
         seed = json.loads(Path(serve_args.seed_data).read_text()) if serve_args.seed_data else None

@@ -27,6 +27,7 @@ from ..core.accounts import DEFAULT_ACCOUNT_ID
 from ..core.quick_types import QUICK_TYPES
 from ..core.records import AccountRecord, ResultRecord, SubmissionRecord, WebhookRecord
 from ..errors import ApiError
+from ..hosts import LOOPBACK_NAMES
 from ..schemas import parse_body
 from ..schemas.accounts import ALL_SCOPES, TIERS, AccountCreate, AccountUpdate, KeyCreate
 from ..schemas.pages import Paging
@@ -37,7 +38,6 @@ from . import forms
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 REVEAL_SECONDS = 600
 CROSSOVER_TYPES = ("single_point", "two_points", "uniform", "scattered", "sbx")
 PARENT_SELECTION_TYPES = ("sss", "rws", "sus", "rank", "random", "tournament", "nsga2", "tournament_nsga2")
@@ -66,7 +66,7 @@ def emulator():
 
 def _admin_required() -> bool:
     settings = emulator().settings
-    return settings.host not in LOOPBACK or bool(settings.admin_token)
+    return settings.host not in LOOPBACK_NAMES or bool(settings.admin_token)
 
 
 @blueprint.before_request
